@@ -1,0 +1,191 @@
+"""Results files: plain dataclasses that round-trip through JSON.
+
+Every experiment fewdims runs (a frozen probe cell, a fine-tuning stage) ends up as one
+:class:`ResultCell` inside a :class:`ResultsFile`. Reports are rendered from these files
+alone, so each cell carries what is needed to read it without rerunning anything: the
+selected dimensions, scores on each split, timings, and, at file level, the provenance of the
+caches or the model it came from.
+
+Schema (``format = "fewdims-results"``, ``version = RESULTS_VERSION``)::
+
+    {
+      "format": "fewdims-results", "version": 1,
+      "kind": "probe" | "finetune",
+      "task": "sst2", "primary_metric": "accuracy",
+      "fewdims_version": "0.1.0", "created_at": "2026-11-25T22:00:00+00:00",
+      "provenance": {...},        # model, weights_sha256, caches or data files, seed, args
+      "cells": [ResultCell, ...]
+    }
+
+A ``ResultCell`` is one (layer, pooling, method) outcome:
+
+* ``dims``: selected hidden dimensions, in selection order (empty list = all dims);
+* ``scores``: ``{"train": {...}, "validation": {...}, "eval": {...}}`` — each a
+  ``{metric_name: value}`` dict. ``validation`` is the inner split selection was made on;
+  ``eval`` is the held-out split that nothing was selected on;
+* ``steps``: per-step records for methods that build a subset (greedy, backward, the random
+  baseline per k, fine-tuning epochs): each a dict with at least ``k`` or ``epoch``;
+* ``details``: method-specific extras (screen scores, selectivity, top pairs, ...).
+
+Conventions per ``method`` (reports rely on them):
+
+* ``full`` — all dims (``dims == []``); ``details["C"]`` the regularisation chosen.
+* ``rank`` — ``dims`` = the best single dim; ``details["per_dim_validation"]`` (D scores),
+  ``details["orderings"]`` = ``{"univariate": [...], "l1": [...], "weight": [...]}``;
+  ``steps`` = top-k of the univariate ordering, k = 1..K, each ``{"k", "dims", "validation", "eval"}``.
+* ``pairs`` / ``triples`` — ``dims`` = the winner after exact re-fit;
+  ``details["top"]`` = ``[{"dims", "screen", "validation", "eval"}, ...]`` (top-K re-fitted).
+* ``greedy`` — ``dims`` in pick order; ``steps`` = ``[{"k", "dims", "validation", "eval"}, ...]``.
+* ``backward`` — ``dims`` = the start set; ``steps`` = ``[{"k", "dims", "dropped", "validation", "eval"}]``.
+* ``random`` — ``dims == []``; ``steps`` = ``[{"k", "n_draws", "mean", "sd", "q05", "q25",
+  "median", "q75", "q95"}]`` of the eval primary metric over random k-subsets.
+* ``control`` — ``steps`` = ``[{"k", "real", "control", "selectivity"}]`` (validation primary metric).
+* ``finetune`` — ``details`` = ``{"frozen", "head", "stage", "stages", "model", ...}``;
+  ``steps`` = per-epoch ``{"epoch", "train_loss", "eval"}``.
+
+Inside ``steps``/``details``, ``"validation"`` is a float (the primary metric) and ``"eval"``
+is a ``{metric_name: value}`` dict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from probe import __version__
+
+RESULTS_FORMAT = "fewdims-results"
+RESULTS_VERSION = 1
+
+
+class ResultsFormatError(ValueError):
+    """A file is not a fewdims results file, or one of a version this fewdims cannot read."""
+
+
+@dataclass
+class ResultCell:
+    """One experiment outcome; see the module docstring for the meaning of each field."""
+
+    layer: int
+    pooling: str
+    method: str
+    dims: list[int] = field(default_factory=list)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def k(self) -> int:
+        """Number of selected dimensions (0 means all)."""
+        return len(self.dims)
+
+    def eval_score(self, metric: str) -> float:
+        return self.scores.get("eval", {}).get(metric, math.nan)
+
+
+@dataclass
+class ResultsFile:
+    """A whole results file: the cells plus what they came from."""
+
+    kind: str
+    task: str
+    primary_metric: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    cells: list[ResultCell] = field(default_factory=list)
+    fewdims_version: str = __version__
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, **asdict(self)}
+        return _json_safe(payload)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any], source: str = "<dict>") -> ResultsFile:
+        if payload.get("format") != RESULTS_FORMAT:
+            raise ResultsFormatError(
+                f"{source} is not a fewdims results file (no 'format': '{RESULTS_FORMAT}'). "
+                "Pass a file written by `fewdims probe`, `fewdims finetune` or `fewdims run`."
+            )
+        version = payload.get("version")
+        if version != RESULTS_VERSION:
+            raise ResultsFormatError(
+                f"{source} is a results file of version {version}; this fewdims "
+                f"({__version__}) reads version {RESULTS_VERSION}. Re-run the experiment "
+                "with this fewdims, or install the fewdims version that wrote it."
+            )
+        cells = [ResultCell(**cell) for cell in payload.get("cells", [])]
+        return cls(
+            kind=payload["kind"],
+            task=payload["task"],
+            primary_metric=payload["primary_metric"],
+            provenance=payload.get("provenance", {}),
+            cells=cells,
+            fewdims_version=payload.get("fewdims_version", "unknown"),
+            created_at=payload.get("created_at", ""),
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temp file + rename) so a crash never leaves half a JSON file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ResultsFile:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Results file {path} does not exist.")
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ResultsFormatError(
+                f"{path} is not valid JSON ({error}); it is not a fewdims results file."
+            ) from error
+        if not isinstance(payload, dict):
+            raise ResultsFormatError(f"{path} is not a fewdims results file (top level is not an object).")
+        return cls.from_dict(payload, source=str(path))
+
+    def find(self, layer: int | None = None, pooling: str | None = None, method: str | None = None) -> list[ResultCell]:
+        """Cells matching every filter that is not None."""
+        return [
+            cell
+            for cell in self.cells
+            if (layer is None or cell.layer == layer)
+            and (pooling is None or cell.pooling == pooling)
+            and (method is None or cell.method == method)
+        ]
+
+
+def _json_safe(value: Any) -> Any:
+    """Turn numpy scalars/arrays into Python values and non-finite floats into None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"Cannot store {type(value).__name__} in a results file: {value!r}")
