@@ -59,12 +59,13 @@ from pathlib import Path
 from typing import Any
 
 from probe import __version__
+from probe.errors import ResultsError
 
 RESULTS_FORMAT = "fewdims-results"
 RESULTS_VERSION = 1
 
 
-class ResultsFormatError(ValueError):
+class ResultsFormatError(ResultsError, ValueError):
     """A file is not a fewdims results file, or one of a version this fewdims cannot read."""
 
 
@@ -150,7 +151,7 @@ class ResultsFile:
     def load(cls, path: str | Path) -> ResultsFile:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"Results file {path} does not exist.")
+            raise ResultsError(f"Results file {path} does not exist; check the path.")
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:

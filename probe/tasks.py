@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probe.errors import FewdimsError
 
-class UnknownTaskError(ValueError):
+
+class UnknownTaskError(FewdimsError, ValueError):
     """Raised for a task name that is not in the table (the message lists the known ones)."""
 
 
@@ -153,7 +155,7 @@ def canonical_split(task: TaskSpec, split: str) -> str:
     if key == "test" and task.name == "mnli":
         key = "test_matched"
     if key not in task.splits:
-        raise ValueError(
+        raise FewdimsError(
             f"Task {task.name!r} has no split {split!r}; its splits are: {', '.join(task.splits)}."
         )
     return key

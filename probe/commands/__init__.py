@@ -1,0 +1,1 @@
+"""One module per ``fewdims`` subcommand: ``add_parser(subparsers)`` sets ``handler``."""
