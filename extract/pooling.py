@@ -1,0 +1,44 @@
+"""Sentence pooling on padded batches, in torch: the definitions the cache documents.
+
+Shared by the extractor (pooled vectors stored in the cache) and the fine-tuning head, so a
+probe on cached ``maxnorm`` vectors and a fine-tuned ``maxnorm`` head see the same token.
+"""
+
+from __future__ import annotations
+
+import torch
+
+POOLINGS = ("cls", "mean", "maxnorm")
+
+
+def pool(
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor,
+    special_mask: torch.Tensor,
+    pooling: str,
+    *,
+    maxnorm_includes_special: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Pool ``hidden`` (..., B, T, H) over tokens → (..., B, H).
+
+    ``attention_mask`` and ``special_mask`` are (B, T), 1 for real / special tokens. Returns the
+    pooled vectors and, for ``maxnorm``, the chosen position (..., B) (None otherwise).
+    Computation is in the dtype of ``hidden``; pass float32 for cache-grade numbers.
+    """
+    real = attention_mask.to(torch.bool)
+    if pooling == "cls":
+        return hidden[..., 0, :], None
+    if pooling == "mean":
+        weights = real.to(hidden.dtype)
+        summed = (hidden * weights.unsqueeze(-1)).sum(dim=-2)
+        return summed / weights.sum(dim=-1, keepdim=True).clamp(min=1), None
+    if pooling == "maxnorm":
+        eligible = real if maxnorm_includes_special else real & ~special_mask.to(torch.bool)
+        # An example made only of special tokens falls back to all its real tokens.
+        eligible = torch.where(eligible.any(dim=-1, keepdim=True), eligible, real)
+        norms = torch.linalg.vector_norm(hidden.float(), dim=-1)
+        norms = norms.masked_fill(~eligible, -1.0)
+        position = norms.argmax(dim=-1)
+        index = position.unsqueeze(-1).unsqueeze(-1).expand(*position.shape, 1, hidden.shape[-1])
+        return hidden.gather(-2, index).squeeze(-2), position
+    raise ValueError(f"Unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}.")

@@ -1,0 +1,200 @@
+"""``fewdims extract``: run a model over one split and write its feature cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from probe.errors import FewdimsError
+
+
+def parse_layers(text: str) -> list[int] | None:
+    """``all`` → None; ``0,3,-1`` or ``2-6`` → a list of ints."""
+    if text.strip().lower() == "all":
+        return None
+    layers: list[int] = []
+    try:
+        for piece in text.split(","):
+            piece = piece.strip()
+            if "-" in piece[1:]:
+                first, last = piece.split("-", 1) if not piece.startswith("-") else (piece, piece)
+                layers.extend(range(int(first), int(last) + 1))
+            elif piece:
+                layers.append(int(piece))
+    except ValueError:
+        raise FewdimsError(
+            f"--layers {text!r} is not 'all' nor a list like 0,6,12 or 4-12."
+        ) from None
+    return layers
+
+
+def default_cache_path(cache_dir: Path, model: str, task: str, split: str) -> Path:
+    """``data/features/<model>/<task>-<split>.h5`` with the model name made path-safe."""
+    safe_model = model.strip("/").replace("/", "__").replace(":", "_") or "model"
+    return cache_dir / safe_model / f"{task}-{split}.h5"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments that choose a dataset: a GLUE task, or a local file with its columns."""
+    parser.add_argument(
+        "--task", help="GLUE task: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli"
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="folder in the standard GLUE TSV layout (default: $FEWDIMS_DATA, else data/glue; "
+        "the hub is tried when no local copy exists)",
+    )
+    parser.add_argument("--data-file", help="your own .csv/.tsv/.jsonl/.parquet instead of --task")
+    parser.add_argument(
+        "--text-columns", help="with --data-file: one column, or two for pairs (a,b)"
+    )
+    parser.add_argument(
+        "--label-column", help="with --data-file: the label column (omit if unlabeled)"
+    )
+    parser.add_argument(
+        "--regression", action="store_true", help="with --data-file: labels are scores"
+    )
+
+
+def load_data(args: argparse.Namespace, split: str):
+    from extract.datasets import load_local_file, load_split
+
+    if args.data_file:
+        if not args.text_columns:
+            raise FewdimsError("--data-file needs --text-columns (and --label-column if labeled).")
+        columns = [column.strip() for column in args.text_columns.split(",") if column.strip()]
+        return load_local_file(
+            args.data_file,
+            columns,
+            args.label_column,
+            task_name=args.task or Path(args.data_file).stem,
+            split=split,
+            regression=args.regression,
+        )
+    if not args.task:
+        raise FewdimsError("Pass --task (a GLUE task) or --data-file with --text-columns.")
+    return load_split(args.task, split, args.data_dir)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "extract",
+        help="run a model once over a split and cache all layers x all tokens to HDF5",
+        description="Run a model once over a dataset split and cache every layer's hidden "
+        "states for every real token, plus pooled sentence vectors, to one HDF5 file. "
+        "Re-running the same command resumes an interrupted run or reuses a finished cache.",
+    )
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="local path, hub name, or 'default' (the packaged all-MiniLM-L6-v2)",
+    )
+    add_data_arguments(parser)
+    parser.add_argument(
+        "--split", default="dev", help="train, dev (validation), test, ... (default dev)"
+    )
+    parser.add_argument(
+        "--out", help="cache path (default data/features/<model>/<task>-<split>.h5)"
+    )
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-examples", type=int, help="only the first N examples (quick runs)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--dtype",
+        default="float16",
+        choices=["float16", "bfloat16", "float32"],
+        help="storage dtype of hidden states (default float16)",
+    )
+    parser.add_argument(
+        "--compute-dtype",
+        default="auto",
+        choices=["auto", "float32", "float16", "bfloat16"],
+        help="forward precision (auto: float16 autocast on CUDA, float32 on CPU)",
+    )
+    parser.add_argument(
+        "--layers", default="all", help="'all' or hidden-state indices, e.g. 0,6,12 or 4-12"
+    )
+    parser.add_argument(
+        "--maxnorm-include-special",
+        action="store_true",
+        help="let [CLS]/[SEP] be chosen by maxnorm pooling (default: word tokens only)",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=["gzip", "lzf"],
+        help="compress hidden states (saves <=13%% on float16 at ~30x write cost; off by default)",
+    )
+    parser.add_argument(
+        "--no-checksum", action="store_true", help="skip Fletcher-32 chunk checksums"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a different cache or partial run at --out"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="wait for another extraction writing --out"
+    )
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow model code from the hub"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from extract.extractor import ExtractConfig, extract_split
+
+    split = load_data(args, args.split)
+    if args.max_examples:
+        split = split.subset(args.max_examples)
+    config = ExtractConfig(
+        model=args.model,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        compute_dtype=args.compute_dtype,
+        layers=parse_layers(args.layers),
+        maxnorm_includes_special=args.maxnorm_include_special,
+        compression=args.compression,
+        checksum=not args.no_checksum,
+        trust_remote_code=args.trust_remote_code,
+    )
+    out = (
+        Path(args.out)
+        if args.out
+        else default_cache_path(Path("data") / "features", args.model, split.task, split.split)
+    )
+    with tqdm(
+        total=len(split),
+        unit="ex",
+        desc=f"extract {split.task}/{split.split}",
+        file=sys.stderr,
+        dynamic_ncols=True,
+    ) as bar:
+        tokens_done = [0]
+
+        def progress(tokens: int, examples: int) -> None:
+            tokens_done[0] += tokens
+            bar.update(examples)
+            rate = tokens_done[0] / max(bar.format_dict["elapsed"], 1e-9)
+            bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
+
+        summary = extract_split(
+            split, out, config, overwrite=args.overwrite, wait_for_lock=args.wait, progress=progress
+        )
+    meta = summary.meta
+    if summary.reused:
+        print(f"{out}: already complete (same model, data and settings); nothing to do.")
+    else:
+        resumed = (
+            f", resumed {summary.resumed_parts} finished part(s)" if summary.resumed_parts else ""
+        )
+        print(
+            f"{out}: {meta.n_examples} examples, {meta.n_tokens} tokens, {len(meta.layers)} layers x "
+            f"{meta.hidden_size} dims, {meta.n_truncated} truncated; {summary.seconds:.1f} s, "
+            f"{summary.tokens_per_second:,.0f} tokens/s, padding {summary.padding_fraction:.1%}{resumed}"
+        )
+    return 0

@@ -1,0 +1,68 @@
+"""Shared fixtures: a tiny random BERT (config + WordPiece vocab made here) and GLUE paths.
+
+The tiny model is built once per session and saved with ``save_pretrained`` so tests drive
+fewdims exactly as a user would, through a model directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+WORDS = (
+    "the a an is was good bad movie film great terrible not very and but it this that "
+    "plot actor acting story fun boring love hate best worst really quite simply dog cat "
+    "sat on mat ran fast slow happy sad yes no question answer why how what who"
+).split()
+PIECES = ["##s", "##ing", "##ed", "##ly", "##er"]
+
+
+def write_vocab(path: Path) -> Path:
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
+    path.write_text("\n".join(specials + WORDS + PIECES + letters + ["##" + c for c in letters]) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-dim randomly initialised BertModel + fast WordPiece tokenizer on disk."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    vocab = write_vocab(directory / "vocab.txt")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocab.read_text().splitlines()),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        type_vocab_size=2,
+    )
+    torch.manual_seed(0)
+    model = BertModel(config)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def glue_data_dir() -> Path | None:
+    """The real GLUE copy: $FEWDIMS_DATA, else ../shared/data/glue beside the repo."""
+    candidates = [os.environ.get("FEWDIMS_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"]
+    for candidate in candidates:
+        if candidate and Path(candidate, "SST-2", "dev.tsv").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def glue_dir() -> Path:
+    path = glue_data_dir()
+    if path is None:
+        pytest.skip("real GLUE data not found: set FEWDIMS_DATA to a GLUE TSV folder (e.g. ../shared/data/glue)")
+    return path
