@@ -1,0 +1,486 @@
+"""Report figures as PNG files, drawn with matplotlib from a :class:`TaskSummary`.
+
+matplotlib is imported inside the functions (``import probe.report`` stays cheap) and figures
+are built as ``matplotlib.figure.Figure`` objects on an Agg canvas, never through ``pyplot``:
+no global backend is switched and no window can open, even inside a notebook.
+
+Every function returns the written path, or ``None`` when the results hold nothing to draw
+(the caller then says which command would produce the data).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from probe.report.summary import (
+    SUMMARY_KS,
+    LayerPoolingRow,
+    TaskSummary,
+    primary_eval,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+POOLING_COLORS = {"cls": "#1f77b4", "mean": "#ff7f0e", "maxnorm": "#2ca02c"}
+FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+DPI = 110
+MAX_PAIR_DIMS = 16  # a top-pairs heatmap wider than this gets unreadable tick labels
+TOP_DIMS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class PlotKind:
+    """One figure of a task section: its file stem, caption and what to do when it is absent."""
+
+    name: str
+    title: str
+    caption: str
+    draw: Callable[[TaskSummary, Path], Path | None]
+    missing: str
+
+
+def _metric_label(summary: TaskSummary) -> str:
+    return f"{summary.primary_metric} on {summary.eval_split}"
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=DPI)
+    return path
+
+
+def _pooling_color(pooling: str, poolings: list[str]) -> str:
+    if pooling in POOLING_COLORS:
+        return POOLING_COLORS[pooling]
+    extras = [name for name in poolings if name not in POOLING_COLORS]
+    return FALLBACK_COLORS[extras.index(pooling) % len(FALLBACK_COLORS)]
+
+
+def _poolings(rows: list[LayerPoolingRow]) -> list[str]:
+    seen: list[str] = []
+    for row in rows:
+        if row.pooling not in seen:
+            seen.append(row.pooling)
+    return seen
+
+
+def _layers(rows: list[LayerPoolingRow]) -> list[int]:
+    return sorted({row.layer for row in rows})
+
+
+def _grid(count: int, max_columns: int) -> tuple[int, int]:
+    columns = min(count, max_columns)
+    return math.ceil(count / columns), columns
+
+
+def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
+    """Per layer: greedy eval curve, random-k band (mean ± sd) and full-dim line per pooling."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    rows = [
+        row
+        for row in summary.rows
+        if row.greedy_curve or row.random_by_k or math.isfinite(row.full_eval)
+    ]
+    if not any(row.greedy_curve or row.random_by_k for row in rows):
+        return None
+    layers = _layers(rows)
+    poolings = _poolings(rows)
+    n_rows, n_columns = _grid(len(layers), 4)
+    figure = _new_figure(3.9 * n_columns + 0.4, 3.1 * n_rows + 0.9)
+    axes_grid = figure.subplots(n_rows, n_columns, sharey=True, squeeze=False)
+    for index, axes in enumerate(axes_grid.flat):
+        if index >= len(layers):
+            axes.set_visible(False)
+            continue
+        layer = layers[index]
+        for row in (row for row in rows if row.layer == layer):
+            color = _pooling_color(row.pooling, poolings)
+            if row.random_by_k:
+                ks = sorted(row.random_by_k)
+                means = [row.random_by_k[k].mean for k in ks]
+                sds = [row.random_by_k[k].sd for k in ks]
+                axes.fill_between(
+                    ks,
+                    [m - s for m, s in zip(means, sds, strict=True)],
+                    [m + s for m, s in zip(means, sds, strict=True)],
+                    color=color,
+                    alpha=0.15,
+                    linewidth=0,
+                )
+                axes.plot(ks, means, color=color, linestyle="--", linewidth=1)
+            if row.greedy_curve:
+                ks, scores = zip(*row.greedy_curve, strict=True)
+                axes.plot(ks, scores, color=color, marker="o", markersize=3.5, linewidth=1.6)
+            if math.isfinite(row.full_eval):
+                axes.axhline(row.full_eval, color=color, linestyle=":", linewidth=1.4)
+        axes.set_title(f"layer {layer}")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        if index % n_columns == 0:
+            axes.set_ylabel(_metric_label(summary))
+        if index >= len(layers) - n_columns:
+            axes.set_xlabel("number of dims k")
+    handles: list[Any] = [
+        Patch(color=_pooling_color(pooling, poolings), label=pooling) for pooling in poolings
+    ]
+    handles += [
+        Line2D([], [], color="black", marker="o", markersize=3.5, label="greedy (eval)"),
+        Line2D([], [], color="black", linestyle="--", label="random k dims, mean ± sd"),
+        Line2D([], [], color="black", linestyle=":", label="all dims"),
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    figure.suptitle(f"{summary.group.title}: {_metric_label(summary)} vs number of dims")
+    return _save(figure, path)
+
+
+def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
+    """Layer × pooling grids of the all-dims and best-k eval scores; best cell outlined."""
+    from matplotlib.patches import Rectangle
+
+    panels: list[tuple[str, Callable[[LayerPoolingRow], float]]] = []
+    if any(math.isfinite(row.full_eval) for row in summary.rows):
+        panels.append(("all dims", lambda row: row.full_eval))
+    for k in SUMMARY_KS:
+        if any(k in row.best_by_k for row in summary.rows):
+            label = f"best {k} dim" + ("s" if k > 1 else "")
+            panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
+    if not panels:
+        return None
+    layers = _layers(summary.rows)
+    poolings = _poolings(summary.rows)
+    height = max(2.8, 0.42 * len(layers) + 1.6)
+    figure = _new_figure(max(2.9 * len(panels), 5.5), height)
+    axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axes, (label, score_of) in zip(axes_list, panels, strict=True):
+        grid = [[math.nan] * len(poolings) for _ in layers]
+        for row in summary.rows:
+            grid[layers.index(row.layer)][poolings.index(row.pooling)] = score_of(row)
+        finite = [value for line in grid for value in line if math.isfinite(value)]
+        low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+        if high - low < 1e-9:
+            low, high = low - 0.01, high + 0.01
+        image = axes.imshow(grid, cmap="viridis", vmin=low, vmax=high, aspect="auto")
+        for r, line in enumerate(grid):
+            for c, value in enumerate(line):
+                if not math.isfinite(value):
+                    continue
+                dark = (value - low) / (high - low) < 0.6
+                axes.text(
+                    c, r, f"{value:.3f}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black",
+                )  # fmt: skip
+        if finite:
+            best = max(
+                (
+                    (r, c)
+                    for r, line in enumerate(grid)
+                    for c, v in enumerate(line)
+                    if math.isfinite(v)
+                ),
+                key=lambda rc: grid[rc[0]][rc[1]],
+            )
+            axes.add_patch(
+                Rectangle(
+                    (best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.2
+                )
+            )
+        axes.set_xticks(range(len(poolings)), poolings)
+        axes.set_yticks(range(len(layers)), [str(layer) for layer in layers])
+        axes.set_xlabel("pooling")
+        axes.set_ylabel("layer")
+        axes.set_title(label)
+        figure.colorbar(image, ax=axes, shrink=0.85, label=summary.primary_metric)
+    figure.suptitle(
+        f"{summary.group.title}: {_metric_label(summary)} by layer and pooling (best outlined)"
+    )
+    return _save(figure, path)
+
+
+def plot_pairs(summary: TaskSummary, path: Path) -> Path | None:
+    """Pair scores at the layer/pooling with the best 2-dim score: D×D grid, or the top pairs."""
+    row = summary.best_row(2)
+    cell = summary.cell(row.layer, row.pooling, "pairs") if row else None
+    if cell is None:
+        candidates = [c for c in summary.cells.values() if c.method == "pairs"]
+        if not candidates:
+            return None
+        cell = max(candidates, key=lambda c: _finite_or(c.eval_score(summary.primary_metric)))
+    where = f"layer {cell.layer} / {cell.pooling}"
+    matrix = _pair_matrix(cell.details)
+    if matrix is not None:
+        figure = _new_figure(7.5, 6.5)
+        axes = figure.subplots()
+        image = axes.imshow(matrix, cmap="viridis", aspect="equal")
+        axes.set_xlabel("dim j")
+        axes.set_ylabel("dim i")
+        figure.colorbar(image, ax=axes, label=f"{summary.primary_metric} (pair screen)")
+        figure.suptitle(f"{summary.group.title}: every pair of dims at {where}")
+        return _save(figure, path)
+    top = [entry for entry in cell.details.get("top", []) if len(entry.get("dims", [])) == 2]
+    if not top:
+        return None
+    return _plot_top_pairs(summary, top, where, path)
+
+
+def _plot_top_pairs(
+    summary: TaskSummary, top: list[dict[str, Any]], where: str, path: Path
+) -> Path:
+    dims: list[int] = []
+    shown = []
+    for entry in top:
+        new = [int(dim) for dim in entry["dims"] if int(dim) not in dims]
+        if len(dims) + len(new) > MAX_PAIR_DIMS:
+            break
+        dims.extend(new)
+        shown.append(entry)
+    dims_sorted = sorted(dims)
+    size = len(dims_sorted)
+    grid = [[math.nan] * size for _ in range(size)]
+    for entry in shown:
+        i, j = (dims_sorted.index(int(dim)) for dim in entry["dims"])
+        score = primary_eval(entry, summary.primary_metric)
+        grid[i][j] = grid[j][i] = score
+    figure = _new_figure(12.5, max(4.8, 0.36 * size + 1.8))
+    heat_axes, bar_axes = figure.subplots(1, 2, width_ratios=[1.1, 1])
+    image = heat_axes.imshow(grid, cmap="viridis", aspect="equal")
+    labels = [str(dim) for dim in dims_sorted]
+    heat_axes.set_xticks(range(size), labels, rotation=90, fontsize=8)
+    heat_axes.set_yticks(range(size), labels, fontsize=8)
+    heat_axes.set_xlabel("hidden dim")
+    heat_axes.set_ylabel("hidden dim")
+    heat_axes.set_title(f"top {len(shown)} pairs (blank = not in top list)")
+    figure.colorbar(image, ax=heat_axes, shrink=0.8, label=_metric_label(summary))
+    names = [" + ".join(str(dim) for dim in entry["dims"]) for entry in shown][::-1]
+    eval_scores = [primary_eval(entry, summary.primary_metric) for entry in shown][::-1]
+    validation = [_float(entry.get("validation")) for entry in shown][::-1]
+    positions = list(range(len(shown)))
+    bar_axes.barh([p + 0.2 for p in positions], eval_scores, height=0.4, label=summary.eval_split)
+    bar_axes.barh(
+        [p - 0.2 for p in positions], validation, height=0.4, label="validation (selection)"
+    )
+    bar_axes.set_yticks(positions, names, fontsize=8)
+    _zoom_x(bar_axes, eval_scores + validation)
+    bar_axes.set_xlabel(summary.primary_metric)
+    bar_axes.set_ylabel("pair of dims")
+    bar_axes.set_title("pairs ranked by validation")
+    bar_axes.legend(loc="lower right", fontsize=8)
+    bar_axes.grid(axis="x", alpha=0.3)
+    figure.suptitle(f"{summary.group.title}: dim pairs at {where}")
+    return _save(figure, path)
+
+
+def plot_per_dim_scores(summary: TaskSummary, path: Path) -> Path | None:
+    """Single-dim validation scores at the best 1-dim layer/pooling: all dims, then the top ones."""
+    row = summary.best_row(1)
+    cell = summary.cell(row.layer, row.pooling, "rank") if row else None
+    if cell is None or not cell.details.get("per_dim_validation"):
+        candidates = [
+            c for c in summary.cells.values()
+            if c.method == "rank" and c.details.get("per_dim_validation")
+        ]  # fmt: skip
+        if not candidates:
+            return None
+        cell = candidates[0]
+    scores = [_float(value) for value in cell.details["per_dim_validation"]]
+    order = sorted(
+        (dim for dim, value in enumerate(scores) if math.isfinite(value)),
+        key=lambda dim: -scores[dim],
+    )
+    top = order[:TOP_DIMS_SHOWN]
+    figure = _new_figure(12.5, 4.6)
+    all_axes, top_axes = figure.subplots(1, 2, width_ratios=[1.6, 1])
+    colors = ["#d62728" if dim in top else "#7f7f7f" for dim in range(len(scores))]
+    all_axes.bar(range(len(scores)), scores, width=1.0, color=colors)
+    all_axes.set_xlim(-0.5, len(scores) - 0.5)
+    _zoom_y(all_axes, scores)
+    all_axes.set_xlabel("hidden dim index")
+    all_axes.set_ylabel(f"{summary.primary_metric} on validation (1 dim)")
+    all_axes.set_title(f"all {len(scores)} dims (top {len(top)} in red)")
+    all_axes.grid(axis="y", alpha=0.3)
+    top_scores = [scores[dim] for dim in top][::-1]
+    top_axes.barh(range(len(top)), top_scores, color="#d62728")
+    top_axes.set_yticks(range(len(top)), [str(dim) for dim in top][::-1], fontsize=8)
+    _zoom_x(top_axes, top_scores)
+    top_axes.set_xlabel(f"{summary.primary_metric} on validation (1 dim)")
+    top_axes.set_ylabel("hidden dim")
+    top_axes.set_title(f"top {len(top)} single dims")
+    top_axes.grid(axis="x", alpha=0.3)
+    figure.suptitle(f"{summary.group.title}: each dim alone at layer {cell.layer} / {cell.pooling}")
+    return _save(figure, path)
+
+
+def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
+    """cls vs mean vs maxnorm across layers, for all dims and the best 1/2/3-dim subsets."""
+    from matplotlib.ticker import MaxNLocator
+
+    panels: list[tuple[str, Callable[[LayerPoolingRow], float]]] = []
+    if any(math.isfinite(row.full_eval) for row in summary.rows):
+        panels.append(("all dims", lambda row: row.full_eval))
+    for k in SUMMARY_KS:
+        if any(k in row.best_by_k for row in summary.rows):
+            label = f"best {k} dim" + ("s" if k > 1 else "")
+            panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
+    poolings = _poolings(summary.rows)
+    if not panels or len(poolings) < 2:
+        return None
+    figure = _new_figure(3.6 * len(panels) + 0.4, 3.8)
+    axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axes, (label, score_of) in zip(axes_list, panels, strict=True):
+        for pooling in poolings:
+            points = sorted(
+                (row.layer, score_of(row)) for row in summary.rows if row.pooling == pooling
+            )
+            points = [(layer, value) for layer, value in points if math.isfinite(value)]
+            if points:
+                layers, values = zip(*points, strict=True)
+                color = _pooling_color(pooling, poolings)
+                axes.plot(layers, values, marker="o", color=color, label=pooling)
+        axes.set_title(label)
+        axes.set_xlabel("layer")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+    axes_list[0].set_ylabel(_metric_label(summary))
+    handles, labels = axes_list[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(poolings), frameon=False)
+    figure.suptitle(f"{summary.group.title}: token vector (pooling) compared across layers")
+    return _save(figure, path)
+
+
+def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
+    """Frozen-encoder probe vs fine-tuned score for each fine-tuning result."""
+    if not summary.finetunes:
+        return None
+    metric = summary.primary_metric
+    labels = [
+        f"{result.label}\nlayer {result.layer} / {result.pooling}" for result in summary.finetunes
+    ]
+    frozen = [result.frozen_probe_eval for result in summary.finetunes]
+    tuned = [result.eval(metric) for result in summary.finetunes]
+    figure = _new_figure(max(5.5, 2.3 * len(labels) + 1.5), 4.4)
+    axes = figure.subplots()
+    positions = list(range(len(labels)))
+    for offset, values, name, color in (
+        (-0.2, frozen, "frozen encoder + probe", "#7f7f7f"),
+        (0.2, tuned, "fine-tuned", "#9467bd"),
+    ):
+        xs = [p + offset for p, v in zip(positions, values, strict=True) if math.isfinite(v)]
+        ys = [v for v in values if math.isfinite(v)]
+        bars = axes.bar(xs, ys, width=0.4, label=name, color=color)
+        axes.bar_label(bars, labels=[f"{v:.3f}" for v in ys], fontsize=8, padding=2)
+    axes.set_xticks(positions, labels, fontsize=8)
+    _zoom_y(axes, frozen + tuned, headroom=0.12)
+    axes.set_ylabel(_metric_label(summary))
+    axes.legend(loc="upper left", fontsize=8)
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_title(f"{summary.group.title}: frozen probe vs fine-tuned")
+    return _save(figure, path)
+
+
+PLOT_KINDS: tuple[PlotKind, ...] = (
+    PlotKind(
+        "score_vs_dims",
+        "Score vs number of dims",
+        "Score vs number of dims per layer: greedy selection (solid), random k-dim subsets "
+        "(dashed mean, band ± 1 sd) and all dims (dotted).",
+        plot_score_vs_dims,
+        "No greedy or random-k results; re-run `fewdims probe` including the `greedy` and "
+        "`random` methods to get the score-vs-dims curves.",
+    ),
+    PlotKind(
+        "layer_pooling_heatmap",
+        "Layer × pooling grid",
+        "Layer × pooling grid of eval scores (all dims and best k-dim subsets); the best cell "
+        "of each grid is outlined in red.",
+        plot_layer_pooling_heatmap,
+        "No full-dim or subset results to grid by layer and pooling.",
+    ),
+    PlotKind(
+        "pairs",
+        "Dim pairs",
+        "Pairs of dims at the layer/pooling with the best 2-dim score.",
+        plot_pairs,
+        "No pair results; re-run `fewdims probe` including the `pairs` method.",
+    ),
+    PlotKind(
+        "per_dim_scores",
+        "Per-dimension scores",
+        "Each hidden dim alone (validation score of a 1-dim probe) at the layer/pooling with "
+        "the best 1-dim score.",
+        plot_per_dim_scores,
+        "No per-dimension scores; re-run `fewdims probe` including the `rank` method.",
+    ),
+    PlotKind(
+        "pooling_comparison",
+        "Pooling comparison",
+        "Token vector comparison: cls vs mean vs maxnorm pooling across layers.",
+        plot_pooling_comparison,
+        "Only one pooling was probed; probe more than one (cls, mean, maxnorm) to compare them.",
+    ),
+    PlotKind(
+        "finetune",
+        "Frozen vs fine-tuned",
+        "Frozen-encoder probe vs fine-tuned model on the same dims.",
+        plot_finetune,
+        "No fine-tuning results for this task; run `fewdims finetune` with the selected dims "
+        "and pass its results file to `fewdims report` to add this comparison.",
+    ),
+)
+
+
+def _pair_matrix(details: dict[str, Any]) -> list[list[float]] | None:
+    """A full D×D pair-score grid if the pairs method stored one (``details["pair_matrix"]``)."""
+    matrix = details.get("pair_matrix")
+    is_grid = isinstance(matrix, list) and bool(matrix)
+    is_square = is_grid and all(
+        isinstance(line, list) and len(line) == len(matrix) for line in matrix
+    )
+    return [[_float(value) for value in line] for line in matrix] if is_square else None
+
+
+def _zoom_y(axes: Axes, values: list[float], headroom: float = 0.08) -> None:
+    low, high = _zoom_range(values, headroom)
+    axes.set_ylim(low, high)
+
+
+def _zoom_x(axes: Axes, values: list[float]) -> None:
+    low, high = _zoom_range(values, 0.08)
+    axes.set_xlim(low, high)
+
+
+def _zoom_range(values: list[float], headroom: float) -> tuple[float, float]:
+    """Axis limits around the data: scores differ in the second decimal, so 0 is not shown."""
+    finite = [value for value in values if math.isfinite(value)]
+    if not finite:
+        return 0.0, 1.0
+    low, high = min(finite), max(finite)
+    span = max(high - low, 0.02)
+    return low - 0.15 * span, high + headroom * span + 0.1 * span
+
+
+def _float(value: Any) -> float:
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _finite_or(value: float, default: float = -math.inf) -> float:
+    return value if math.isfinite(value) else default

@@ -1,0 +1,334 @@
+"""Build the report's blocks (headings, tables, figures, provenance) from task summaries.
+
+Wording lives here, numbers come from :mod:`probe.report.summary`, figures from
+:mod:`probe.report.plots`. Every score is printed with :func:`format_score` so the Markdown
+and HTML show the same digits, and tests can compare the table with the results file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from probe import __version__
+from probe.report.document import (
+    Alert,
+    Block,
+    Heading,
+    Image,
+    KeyValues,
+    Paragraph,
+    Table,
+    TableCell,
+)
+from probe.report.inputs import LoadedResults
+from probe.report.plots import PLOT_KINDS
+from probe.report.summary import SUMMARY_KS, LayerPoolingRow, TaskSummary
+
+MISSING = "—"
+# Provenance keys shown first, in this order; any others follow alphabetically.
+PROVENANCE_ORDER = (
+    "model",
+    "weights_sha256",
+    "revision",
+    "dataset",
+    "data_files",
+    "caches",
+    "splits",
+    "eval_split",
+    "seed",
+    "seeds",
+)
+MAX_VALUE_CHARS = 600
+
+
+def format_score(value: float) -> str:
+    """Scores everywhere in the report: three decimals, an em dash when missing."""
+    return f"{value:.3f}" if math.isfinite(value) else MISSING
+
+
+def format_dims(dims: Sequence[int]) -> str:
+    return "[" + ", ".join(str(dim) for dim in dims) + "]"
+
+
+def report_intro(n_files: int, warnings: Sequence[str]) -> list[Block]:
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    blocks: list[Block] = [
+        Heading("fewdims report", 1),
+        Paragraph(
+            f"Rendered {created} by fewdims {__version__} from {n_files} results "
+            f"file{'s' if n_files != 1 else ''} (no recomputation; rebuild with `fewdims report`)."
+        ),
+    ]
+    blocks.extend(Alert(text) for text in warnings)
+    blocks.extend(
+        [
+            Heading("How to read this report", 2),
+            Paragraph(
+                "**Dims were selected on train, scores are reported on dev.** Every subset of "
+                "hidden dims was chosen using the training data only (probes fit on train, "
+                "choices made on a validation part held out from train); every score in the "
+                "tables and plots is on the held-out eval split (GLUE dev unless the section "
+                "says otherwise), which no selection looked at."
+            ),
+            Paragraph(
+                "**best k dims** = of every k-dim subset any search method evaluated at that "
+                "layer and pooling (rank, pairs, triples, greedy, backward), the one with the "
+                "best validation score; the numbers in [brackets] are its hidden-dim indices. "
+                "**random** = mean ± sd over random k-dim subsets (the chance level for k dims). "
+                "**selectivity** = real-task minus control-task score (validation); high "
+                "selectivity means the dims encode the task, not just the words. "
+                "**Bold** marks the best value in each column."
+            ),
+        ]
+    )
+    return blocks
+
+
+def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Block]:
+    """One task (and model): headline, summary tables, figures, fine-tuning."""
+    metric = f"{summary.primary_metric} on {summary.eval_split}"
+    blocks: list[Block] = [
+        Heading(f"Task {summary.group.title}", 2),
+        Paragraph(f"Model: `{summary.group.model}`. Metric: **{metric}**."),
+    ]
+    if not summary.rows:
+        blocks.append(Paragraph("No probe results for this task; run `fewdims probe` first."))
+    else:
+        blocks.append(Paragraph(_headline(summary)))
+        blocks.append(Heading("Summary", 3))
+        blocks.append(_summary_table(summary))
+        blocks.append(Heading("Baselines: random dims and control task", 3))
+        blocks.extend(_baseline_blocks(summary))
+    blocks.append(Heading("Plots", 3))
+    for kind in PLOT_KINDS:
+        plot_path = plots.get(kind.name)
+        if plot_path is not None:
+            blocks.append(Image(plot_path, kind.caption))
+        elif kind.name != "finetune":
+            blocks.append(Paragraph(f"**{kind.title}:** {kind.missing}"))
+    blocks.append(Heading("Fine-tuning", 3))
+    blocks.extend(_finetune_blocks(summary))
+    return blocks
+
+
+def provenance_section(loaded: Sequence[LoadedResults]) -> list[Block]:
+    """Where every number came from: one block per results file."""
+    blocks: list[Block] = [Heading("Provenance", 2)]
+    for item in loaded:
+        results = item.results
+        blocks.append(Heading(f"`{item.path}`", 3))
+        items: list[tuple[str, str]] = [
+            ("kind", results.kind),
+            ("task", results.task),
+            ("primary metric", results.primary_metric),
+            ("fewdims version", results.fewdims_version),
+            ("created at", results.created_at or MISSING),
+        ]
+        provenance = dict(results.provenance)
+        ordered = [key for key in PROVENANCE_ORDER if key in provenance]
+        ordered += sorted(key for key in provenance if key not in PROVENANCE_ORDER)
+        items.extend((key, _format_value(provenance[key])) for key in ordered)
+        items.append(("timings", _timings(item)))
+        blocks.append(KeyValues(tuple(items)))
+    return blocks
+
+
+def _headline(summary: TaskSummary) -> str:
+    parts = []
+    best_full = summary.best_row(None)
+    if best_full is not None:
+        parts.append(
+            f"all dims {format_score(best_full.full_eval)} "
+            f"(layer {best_full.layer} / {best_full.pooling})"
+        )
+    for k in SUMMARY_KS:
+        row = summary.best_row(k)
+        if row is None:
+            continue
+        subset = row.best_by_k[k]
+        parts.append(
+            f"{k} dim{'s' if k > 1 else ''} {format_score(subset.eval(summary.primary_metric))} "
+            f"(layer {row.layer} / {row.pooling}, dims {format_dims(subset.dims)}, {subset.method})"
+        )
+    if not parts:
+        return "No scores recorded."
+    return "**Best:** " + "; ".join(parts) + "."
+
+
+def _column_best(values: list[float]) -> float:
+    finite = [value for value in values if math.isfinite(value)]
+    return max(finite) if finite else math.nan
+
+
+def _summary_table(summary: TaskSummary) -> Table:
+    metric = summary.primary_metric
+    ks = [k for k in SUMMARY_KS if any(k in row.best_by_k for row in summary.rows)]
+    has_finetune = any(row.finetuned for row in summary.rows)
+    columns = ["layer", "pooling", "all dims"]
+    columns += [f"best {k} dim{'s' if k > 1 else ''} [dims]" for k in ks]
+    if has_finetune:
+        columns.append("fine-tuned")
+    best_full = _column_best([row.full_eval for row in summary.rows])
+    best_k = {k: _column_best([row.best_eval(k, metric) for row in summary.rows]) for k in ks}
+    best_tuned = _column_best(
+        [row.finetuned.eval(metric) if row.finetuned else math.nan for row in summary.rows]
+    )
+    table_rows = []
+    for row in summary.rows:
+        cells = [
+            TableCell(str(row.layer)),
+            TableCell(row.pooling),
+            TableCell(format_score(row.full_eval), row.full_eval == best_full),
+        ]
+        for k in ks:
+            subset = row.best_by_k.get(k)
+            score = subset.eval(metric) if subset else math.nan
+            text = f"{format_score(score)} {format_dims(subset.dims)}" if subset else MISSING
+            cells.append(TableCell(text, score == best_k[k]))
+        if has_finetune:
+            cells.append(_finetuned_cell(row, metric, best_tuned))
+        table_rows.append(tuple(cells))
+    return Table(
+        tuple(columns),
+        tuple(table_rows),
+        caption=f"{metric} on {summary.eval_split}, one row per layer and pooling.",
+    )
+
+
+def _finetuned_cell(row: LayerPoolingRow, metric: str, best: float) -> TableCell:
+    if row.finetuned is None:
+        return TableCell(MISSING)
+    score = row.finetuned.eval(metric)
+    k = len(row.finetuned.dims)
+    return TableCell(f"{format_score(score)} ({k or 'all'} dims)", score == best)
+
+
+def _baseline_blocks(summary: TaskSummary) -> list[Block]:
+    has_random = any(row.random_by_k for row in summary.rows)
+    has_control = any(row.selectivity_by_k for row in summary.rows)
+    blocks: list[Block] = []
+    if not has_random:
+        blocks.append(
+            Paragraph(
+                "No random-k baseline in these results; re-run `fewdims probe` including the "
+                "`random` method to see the chance level for k dims."
+            )
+        )
+    if not has_control:
+        blocks.append(
+            Paragraph(
+                "No control-task results; re-run `fewdims probe` including the `control` method "
+                "to measure selectivity."
+            )
+        )
+    if not (has_random or has_control):
+        return blocks
+    columns = ["layer", "pooling"]
+    if has_random:
+        columns += [f"random {k} dim{'s' if k > 1 else ''} (mean ± sd)" for k in SUMMARY_KS]
+    if has_control:
+        columns += [f"selectivity {k} dim{'s' if k > 1 else ''}" for k in SUMMARY_KS]
+    best_selectivity = {
+        k: _column_best([row.selectivity_by_k.get(k, math.nan) for row in summary.rows])
+        for k in SUMMARY_KS
+    }
+    table_rows = []
+    for row in summary.rows:
+        cells = [TableCell(str(row.layer)), TableCell(row.pooling)]
+        if has_random:
+            for k in SUMMARY_KS:
+                baseline = row.random_by_k.get(k)
+                text = (
+                    f"{format_score(baseline.mean)} ± {format_score(baseline.sd)}"
+                    if baseline
+                    else MISSING
+                )
+                cells.append(TableCell(text))
+        if has_control:
+            for k in SUMMARY_KS:
+                value = row.selectivity_by_k.get(k, math.nan)
+                cells.append(TableCell(format_score(value), value == best_selectivity[k]))
+        table_rows.append(tuple(cells))
+    caption = (
+        f"Random: {summary.primary_metric} on {summary.eval_split} over random k-dim subsets. "
+        "Selectivity: validation score on the task minus on its control task."
+    )
+    blocks.append(Table(tuple(columns), tuple(table_rows), caption=caption))
+    return blocks
+
+
+def _finetune_blocks(summary: TaskSummary) -> list[Block]:
+    if not summary.finetunes:
+        return [
+            Paragraph(
+                "No fine-tuning results for this task. To add them, run `fewdims finetune` "
+                "with the selected dims and pass its results file to `fewdims report` "
+                "together with this one."
+            )
+        ]
+    metric = summary.primary_metric
+    columns = (
+        "stage",
+        "layer",
+        "pooling",
+        "dims",
+        "encoder",
+        "head",
+        f"frozen probe ({metric})",
+        f"fine-tuned ({metric})",
+        "gain",
+        "epochs",
+        "seconds",
+    )
+    table_rows = []
+    for result in summary.finetunes:
+        tuned = result.eval(metric)
+        gain = tuned - result.frozen_probe_eval
+        encoder = {True: "frozen", False: "trained", None: MISSING}[result.frozen_encoder]
+        frozen_text = format_score(result.frozen_probe_eval)
+        if result.frozen_probe_source:
+            frozen_text += f" ({result.frozen_probe_source})"
+        table_rows.append(
+            (
+                TableCell(result.label),
+                TableCell(str(result.layer)),
+                TableCell(result.pooling),
+                TableCell(format_dims(result.dims) if result.dims else "all"),
+                TableCell(encoder),
+                TableCell(result.head or MISSING),
+                TableCell(frozen_text),
+                TableCell(format_score(tuned)),
+                TableCell(f"{gain:+.3f}" if math.isfinite(gain) else MISSING),
+                TableCell(str(len(result.epochs))),
+                TableCell(f"{result.seconds:.1f}"),
+            )
+        )
+    return [
+        Table(
+            columns,
+            tuple(table_rows),
+            caption=f"{metric} on {summary.eval_split}; frozen probe = the probe on the same "
+            "dims with the encoder frozen.",
+        )
+    ]
+
+
+def _timings(item: LoadedResults) -> str:
+    by_method: dict[str, float] = {}
+    for cell in item.results.cells:
+        by_method[cell.method] = by_method.get(cell.method, 0.0) + float(cell.seconds or 0.0)
+    total = sum(by_method.values())
+    detail = ", ".join(f"{method} {seconds:.1f} s" for method, seconds in by_method.items())
+    return f"{total:.1f} s over {len(item.results.cells)} cells ({detail})" if detail else "—"
+
+
+def _format_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[: MAX_VALUE_CHARS - 1] + "…"
+    return f"`{text}`" if "`" not in text else text

@@ -1,0 +1,359 @@
+"""The numbers a report shows, computed from results cells only (no refitting).
+
+The central question of a report is "for each layer and token vector (pooling), how good is
+the best k-dim subset, against all dims, chance (random k-subsets) and a control task?". This
+module answers it per (layer, pooling) row:
+
+* ``full`` — the eval score of the all-dims probe;
+* ``best_by_k`` — among every k-dim subset any method evaluated at that layer/pooling (rank
+  top-k, pairs/triples top lists, greedy and backward steps), the one with the best
+  **validation** score, reported with its **eval** score. Choosing on validation keeps the
+  eval split untouched by selection, so the reported number is an honest held-out score;
+* ``random_by_k`` / ``selectivity_by_k`` — the random-subset baseline and control-task
+  selectivity at each k, as the results file recorded them.
+
+Scores are the task's primary metric unless a caller asks for another one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probe.report.inputs import TaskGroup
+from probe.results import ResultCell
+
+SUMMARY_KS: tuple[int, ...] = (1, 2, 3)
+POOLING_ORDER: tuple[str, ...] = ("cls", "mean", "maxnorm")
+# Methods whose cells describe something other than a selected subset.
+NON_SUBSET_METHODS = frozenset({"full", "random", "control", "finetune"})
+DEFAULT_EVAL_SPLIT = "dev"
+
+
+@dataclass
+class Subset:
+    """One evaluated set of dims: where it came from and how it scored."""
+
+    layer: int
+    pooling: str
+    method: str
+    dims: tuple[int, ...]
+    validation: float  # primary metric on the selection split; NaN when not recorded
+    eval_scores: dict[str, float]  # {metric: value} on the held-out eval split
+
+    @property
+    def k(self) -> int:
+        return len(self.dims)
+
+    def eval(self, metric: str) -> float:
+        return _as_float(self.eval_scores.get(metric))
+
+
+@dataclass(frozen=True)
+class RandomBaseline:
+    """Eval primary metric over random k-subsets (mean, sd and quantiles as recorded)."""
+
+    k: int
+    mean: float
+    sd: float
+    n_draws: int
+    q25: float
+    q75: float
+
+
+@dataclass
+class LayerPoolingRow:
+    """Everything the summary table and plots say about one (layer, pooling)."""
+
+    layer: int
+    pooling: str
+    full_eval: float = math.nan
+    best_by_k: dict[int, Subset] = field(default_factory=dict)
+    random_by_k: dict[int, RandomBaseline] = field(default_factory=dict)
+    selectivity_by_k: dict[int, float] = field(default_factory=dict)
+    greedy_curve: list[tuple[int, float]] = field(default_factory=list)  # (k, eval primary)
+    finetuned: FinetuneResult | None = None
+
+    def best_eval(self, k: int, metric: str) -> float:
+        subset = self.best_by_k.get(k)
+        return subset.eval(metric) if subset else math.nan
+
+
+@dataclass
+class FinetuneResult:
+    """One fine-tuning cell, paired with the frozen probe it should be compared with."""
+
+    label: str
+    layer: int
+    pooling: str
+    dims: tuple[int, ...]
+    eval_scores: dict[str, float]
+    seconds: float
+    frozen_encoder: bool | None
+    head: str
+    epochs: list[dict[str, Any]]
+    frozen_probe_eval: float = math.nan
+    frozen_probe_source: str = ""
+
+    def eval(self, metric: str) -> float:
+        return _as_float(self.eval_scores.get(metric))
+
+
+@dataclass
+class TaskSummary:
+    """A task section's data: one row per (layer, pooling) plus fine-tuning results."""
+
+    group: TaskGroup
+    primary_metric: str
+    eval_split: str
+    cells: dict[tuple[int, str, str], ResultCell]  # (layer, pooling, method) → cell
+    rows: list[LayerPoolingRow]
+    finetunes: list[FinetuneResult]
+
+    @property
+    def task(self) -> str:
+        return self.group.task
+
+    def cell(self, layer: int, pooling: str, method: str) -> ResultCell | None:
+        return self.cells.get((layer, pooling, method))
+
+    def methods(self) -> set[str]:
+        return {method for (_, _, method) in self.cells}
+
+    def best_row(self, k: int | None) -> LayerPoolingRow | None:
+        """Row with the highest eval score at k dims (``None`` = all dims); ties → first row."""
+        scored = [
+            (row.full_eval if k is None else row.best_eval(k, self.primary_metric), row)
+            for row in self.rows
+        ]
+        scored = [(score, row) for score, row in scored if math.isfinite(score)]
+        if not scored:
+            return None
+        return max(scored, key=lambda pair: pair[0])[1]
+
+
+def summarize(group: TaskGroup) -> TaskSummary:
+    """Build a task section's numbers from the group's cells."""
+    primary = group.primary_metric
+    cells = _merge_cells(group)
+    keys = sorted({(layer, pooling) for (layer, pooling, _) in cells}, key=_row_order)
+    rows = [_summarize_row(layer, pooling, cells, primary) for layer, pooling in keys]
+    rows = [row for row in rows if _row_has_numbers(row)]
+    finetunes = _summarize_finetunes(group, cells, primary)
+    for result in finetunes:
+        for row in rows:
+            if (row.layer, row.pooling) == (result.layer, result.pooling) and (
+                row.finetuned is None or result.eval(primary) > row.finetuned.eval(primary)
+            ):
+                row.finetuned = result
+    return TaskSummary(
+        group=group,
+        primary_metric=primary,
+        eval_split=_eval_split(group),
+        cells=cells,
+        rows=rows,
+        finetunes=finetunes,
+    )
+
+
+def subsets_in(cell: ResultCell, primary: str) -> list[Subset]:
+    """Every evaluated subset a cell records: the cell itself, its steps, its top list."""
+    if cell.method in NON_SUBSET_METHODS:
+        return []
+    found = []
+    if cell.dims:
+        found.append(
+            _subset(
+                cell,
+                cell.dims,
+                cell.scores.get("validation", {}).get(primary),
+                cell.scores.get("eval", {}),
+            )
+        )
+    for record in [*cell.steps, *cell.details.get("top", [])]:
+        if isinstance(record, dict) and record.get("dims"):
+            found.append(
+                _subset(cell, record["dims"], record.get("validation"), record.get("eval", {}))
+            )
+    return found
+
+
+def best_subsets(subsets: Iterable[Subset], primary: str) -> dict[int, Subset]:
+    """Best subset per size, chosen on validation (eval only when validation is missing).
+
+    Ties keep the first subset seen, so the choice is deterministic for a given file.
+    """
+    best: dict[int, Subset] = {}
+    for subset in subsets:
+        current = best.get(subset.k)
+        if current is None or _selection_key(subset, primary) > _selection_key(current, primary):
+            best[subset.k] = subset
+    return best
+
+
+def primary_eval(record: dict[str, Any], primary: str) -> float:
+    """The primary metric from a step/top record's ``eval`` dict (NaN when absent)."""
+    scores = record.get("eval")
+    if isinstance(scores, dict):
+        return _as_float(scores.get(primary))
+    return _as_float(scores)
+
+
+def _merge_cells(group: TaskGroup) -> dict[tuple[int, str, str], ResultCell]:
+    """Probe cells of every file in the group; a later file's cell replaces an earlier one."""
+    cells: dict[tuple[int, str, str], ResultCell] = {}
+    for item in group.probe_files:
+        for cell in item.results.cells:
+            cells[(cell.layer, cell.pooling, cell.method)] = cell
+    return cells
+
+
+def _summarize_row(
+    layer: int, pooling: str, cells: dict[tuple[int, str, str], ResultCell], primary: str
+) -> LayerPoolingRow:
+    row = LayerPoolingRow(layer=layer, pooling=pooling)
+    here = {
+        method: cell
+        for (lay, pool, method), cell in cells.items()
+        if (lay, pool) == (layer, pooling)
+    }
+    if "full" in here:
+        row.full_eval = here["full"].eval_score(primary)
+    subsets = [subset for cell in here.values() for subset in subsets_in(cell, primary)]
+    row.best_by_k = best_subsets(subsets, primary)
+    if "random" in here:
+        for step in here["random"].steps:
+            baseline = RandomBaseline(
+                k=int(step["k"]),
+                mean=_as_float(step.get("mean")),
+                sd=_as_float(step.get("sd")),
+                n_draws=int(step.get("n_draws", 0)),
+                q25=_as_float(step.get("q25")),
+                q75=_as_float(step.get("q75")),
+            )
+            row.random_by_k[baseline.k] = baseline
+    if "control" in here:
+        for step in here["control"].steps:
+            row.selectivity_by_k[int(step["k"])] = _as_float(step.get("selectivity"))
+    if "greedy" in here:
+        row.greedy_curve = sorted(
+            (int(step["k"]), primary_eval(step, primary))
+            for step in here["greedy"].steps
+            if "k" in step
+        )
+    return row
+
+
+def _summarize_finetunes(
+    group: TaskGroup,
+    cells: dict[tuple[int, str, str], ResultCell],
+    primary: str,
+) -> list[FinetuneResult]:
+    results = []
+    for item in group.finetune_files:
+        for index, cell in enumerate(item.results.cells):
+            details = cell.details
+            stage = details.get("stage")
+            dims_text = f"{len(cell.dims)} dims" if cell.dims else "all dims"
+            label = f"{stage if stage is not None else f'stage {index + 1}'} · {dims_text}"
+            frozen = details.get("frozen")
+            result = FinetuneResult(
+                label=label,
+                layer=cell.layer,
+                pooling=cell.pooling,
+                dims=tuple(int(dim) for dim in cell.dims),
+                eval_scores={k: _as_float(v) for k, v in cell.scores.get("eval", {}).items()},
+                seconds=float(cell.seconds or 0.0),
+                frozen_encoder=frozen if isinstance(frozen, bool) else None,
+                head=str(details.get("head", "")),
+                epochs=[step for step in cell.steps if isinstance(step, dict)],
+            )
+            result.frozen_probe_eval, result.frozen_probe_source = _frozen_probe_score(
+                result, frozen, cells, primary
+            )
+            results.append(result)
+    return results
+
+
+def _frozen_probe_score(
+    result: FinetuneResult,
+    frozen: Any,
+    cells: dict[tuple[int, str, str], ResultCell],
+    primary: str,
+) -> tuple[float, str]:
+    """The frozen-encoder probe score to set beside a fine-tuned score, and where it came from.
+
+    Preference: a score the fine-tune run recorded itself; the probe of exactly these dims at
+    this layer/pooling; the all-dims probe when no dims were selected; else nothing (NaN).
+    """
+    if isinstance(frozen, (int, float)) and not isinstance(frozen, bool):
+        return float(frozen), "recorded by fine-tuning"
+    if isinstance(frozen, dict):
+        scores = frozen.get("eval", frozen)
+        if isinstance(scores, dict) and primary in scores:
+            return _as_float(scores[primary]), "recorded by fine-tuning"
+    wanted = set(result.dims)
+    if not wanted:
+        full = cells.get((result.layer, result.pooling, "full"))
+        if full is not None:
+            return full.eval_score(primary), "full-dim probe"
+        return math.nan, ""
+    for (layer, pooling, _), cell in cells.items():
+        if (layer, pooling) != (result.layer, result.pooling):
+            continue
+        for subset in subsets_in(cell, primary):
+            if set(subset.dims) == wanted:
+                return subset.eval(primary), f"{subset.method} probe, same dims"
+    return math.nan, ""
+
+
+def _subset(cell: ResultCell, dims: Iterable[int], validation: Any, eval_scores: Any) -> Subset:
+    if not isinstance(eval_scores, dict):
+        eval_scores = {}
+    return Subset(
+        layer=cell.layer,
+        pooling=cell.pooling,
+        method=cell.method,
+        dims=tuple(int(dim) for dim in dims),
+        validation=_as_float(validation),
+        eval_scores={metric: _as_float(value) for metric, value in eval_scores.items()},
+    )
+
+
+def _selection_key(subset: Subset, primary: str) -> tuple[int, float]:
+    if math.isfinite(subset.validation):
+        return (1, subset.validation)
+    score = subset.eval(primary)
+    return (0, score if math.isfinite(score) else -math.inf)
+
+
+def _row_has_numbers(row: LayerPoolingRow) -> bool:
+    return bool(
+        math.isfinite(row.full_eval) or row.best_by_k or row.random_by_k or row.selectivity_by_k
+    )
+
+
+def _row_order(key: tuple[int, str]) -> tuple[int, int, str]:
+    layer, pooling = key
+    rank = POOLING_ORDER.index(pooling) if pooling in POOLING_ORDER else len(POOLING_ORDER)
+    return (layer, rank, pooling)
+
+
+def _eval_split(group: TaskGroup) -> str:
+    for item in group.files:
+        split = item.results.provenance.get("eval_split")
+        if isinstance(split, str) and split:
+            return split
+    return DEFAULT_EVAL_SPLIT
+
+
+def _as_float(value: Any) -> float:
+    """Results store missing or non-finite numbers as null; NaN is easier to carry around."""
+    if value is None or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
