@@ -159,10 +159,14 @@ class ResultsFile:
                 f"{path} is not valid JSON ({error}); it is not a fewdims results file."
             ) from error
         if not isinstance(payload, dict):
-            raise ResultsFormatError(f"{path} is not a fewdims results file (top level is not an object).")
+            raise ResultsFormatError(
+                f"{path} is not a fewdims results file (top level is not an object)."
+            )
         return cls.from_dict(payload, source=str(path))
 
-    def find(self, layer: int | None = None, pooling: str | None = None, method: str | None = None) -> list[ResultCell]:
+    def find(
+        self, layer: int | None = None, pooling: str | None = None, method: str | None = None
+    ) -> list[ResultCell]:
         """Cells matching every filter that is not None."""
         return [
             cell
