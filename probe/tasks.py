@@ -11,9 +11,9 @@ F1 + accuracy for MRPC and QQP, Pearson + Spearman for STS-B, accuracy elsewhere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from probe.errors import FewdimsError
+from probe.errors import DataError, FewdimsError
 
 
 class UnknownTaskError(FewdimsError, ValueError):
@@ -36,8 +36,6 @@ class TaskSpec:
     metrics: tuple[str, ...]
     primary_metric: str
     splits: tuple[str, ...] = ("train", "dev", "test")
-    hub_name: str = ""
-    file_stems: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_regression(self) -> bool:
@@ -155,7 +153,7 @@ def canonical_split(task: TaskSpec, split: str) -> str:
     if key == "test" and task.name == "mnli":
         key = "test_matched"
     if key not in task.splits:
-        raise FewdimsError(
+        raise DataError(
             f"Task {task.name!r} has no split {split!r}; its splits are: {', '.join(task.splits)}."
         )
     return key

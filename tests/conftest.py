@@ -11,18 +11,66 @@ from pathlib import Path
 
 import pytest
 
-WORDS = (
-    "the a an is was good bad movie film great terrible not very and but it this that "
-    "plot actor acting story fun boring love hate best worst really quite simply dog cat "
-    "sat on mat ran fast slow happy sad yes no question answer why how what who"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "is",
+    "was",
+    "good",
+    "bad",
+    "movie",
+    "film",
+    "great",
+    "terrible",
+    "not",
+    "very",
+    "and",
+    "but",
+    "it",
+    "this",
+    "that",
+    "plot",
+    "actor",
+    "acting",
+    "story",
+    "fun",
+    "boring",
+    "love",
+    "hate",
+    "best",
+    "worst",
+    "really",
+    "quite",
+    "simply",
+    "dog",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "ran",
+    "fast",
+    "slow",
+    "happy",
+    "sad",
+    "yes",
+    "no",
+    "question",
+    "answer",
+    "why",
+    "how",
+    "what",
+    "who",
+]
 PIECES = ["##s", "##ing", "##ed", "##ly", "##er"]
 
 
 def write_vocab(path: Path) -> Path:
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
-    path.write_text("\n".join(specials + WORDS + PIECES + letters + ["##" + c for c in letters]) + "\n")
+    path.write_text(
+        "\n".join(specials + WORDS + PIECES + letters + ["##" + c for c in letters]) + "\n"
+    )
     return path
 
 
@@ -53,7 +101,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def glue_data_dir() -> Path | None:
     """The real GLUE copy: $FEWDIMS_DATA, else ../shared/data/glue beside the repo."""
-    candidates = [os.environ.get("FEWDIMS_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"]
+    candidates = [
+        os.environ.get("FEWDIMS_DATA"),
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "glue",
+    ]
     for candidate in candidates:
         if candidate and Path(candidate, "SST-2", "dev.tsv").is_file():
             return Path(candidate)
@@ -64,5 +115,7 @@ def glue_data_dir() -> Path | None:
 def glue_dir() -> Path:
     path = glue_data_dir()
     if path is None:
-        pytest.skip("real GLUE data not found: set FEWDIMS_DATA to a GLUE TSV folder (e.g. ../shared/data/glue)")
+        pytest.skip(
+            "real GLUE data not found: set FEWDIMS_DATA to a GLUE TSV folder (e.g. ../shared/data/glue)"
+        )
     return path

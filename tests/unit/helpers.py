@@ -8,8 +8,15 @@ from extract.datasets import Split
 from tests.conftest import WORDS
 
 
-def synthetic_split(n: int = 40, *, pair: bool = False, seed: int = 0, task: str = "toy",
-                    regression: bool = False, labeled: bool = True) -> Split:
+def synthetic_split(
+    n: int = 40,
+    *,
+    pair: bool = False,
+    seed: int = 0,
+    task: str = "toy",
+    regression: bool = False,
+    labeled: bool = True,
+) -> Split:
     """Random sentences of varied length; label 1 iff the word 'good' occurs (a learnable rule)."""
     rng = np.random.default_rng(seed)
     texts = []
