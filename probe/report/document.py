@@ -42,6 +42,7 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[TableCell, ...], ...]
     caption: str = ""
+    label_columns: int = 2  # leading columns that hold labels (left-aligned); the rest numbers
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Image:
     """A PNG written next to the report; ``path`` is relative to the report folder."""
 
     path: Path
+    title: str  # short alt text
     caption: str
 
 

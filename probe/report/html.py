@@ -30,7 +30,7 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; mar
 h1, h2, h3 { line-height: 1.2; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; }
 table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; } td:nth-child(-n+2) { text-align: left; }
+th { background: #f3f3f3; } td.label { text-align: left; }
 td.best { font-weight: bold; background: #e3f2e1; }
 .caption { color: #555; font-size: 0.9em; margin: .2em 0 .4em; }
 .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: .5em .8em; }
@@ -65,7 +65,7 @@ def _render_block(block: Block, base_dir: Path) -> str:
         encoded = base64.b64encode((base_dir / block.path).read_bytes()).decode("ascii")
         caption = _inline(block.caption)
         return (
-            f'<figure><img alt="{html.escape(block.caption)}" '
+            f'<figure><img alt="{html.escape(block.title)}" '
             f'src="data:image/png;base64,{encoded}"><figcaption>{caption}</figcaption></figure>'
         )
     if isinstance(block, KeyValues):
@@ -83,14 +83,18 @@ def _render_table(table: Table) -> str:
         parts.append(f'<p class="caption">{_inline(table.caption)}</p>')
     header = "".join(f"<th>{html.escape(column)}</th>" for column in table.columns)
     rows = "".join(
-        "<tr>" + "".join(_render_cell(cell) for cell in row) + "</tr>" for row in table.rows
+        "<tr>"
+        + "".join(_render_cell(cell, index < table.label_columns) for index, cell in enumerate(row))
+        + "</tr>"
+        for row in table.rows
     )
     parts.append(f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
     return "\n".join(parts)
 
 
-def _render_cell(cell: TableCell) -> str:
-    css = ' class="best"' if cell.bold else ""
+def _render_cell(cell: TableCell, is_label: bool) -> str:
+    classes = [name for name, on in (("label", is_label), ("best", cell.bold)) if on]
+    css = f' class="{" ".join(classes)}"' if classes else ""
     return f"<td{css}>{html.escape(cell.text)}</td>"
 
 

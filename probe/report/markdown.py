@@ -31,7 +31,7 @@ def _render_block(block: Block) -> str:
     if isinstance(block, Table):
         return _render_table(block)
     if isinstance(block, Image):
-        return f"![{block.caption}]({block.path.as_posix()})\n\n*{block.caption}*"
+        return f"![{block.title}]({block.path.as_posix()})\n\n*{block.caption}*"
     if isinstance(block, KeyValues):
         return "\n".join(f"- **{label}:** {value}" for label, value in block.items)
     raise TypeError(f"Unknown report block {block!r}")
@@ -42,7 +42,14 @@ def _render_table(table: Table) -> str:
     if table.caption:
         lines.extend([table.caption, ""])
     lines.append("| " + " | ".join(_escape(column) for column in table.columns) + " |")
-    lines.append("|" + "|".join(" --- " for _ in table.columns) + "|")
+    lines.append(
+        "|"
+        + "|".join(
+            " --- " if index < table.label_columns else " ---: "
+            for index in range(len(table.columns))
+        )
+        + "|"
+    )
     for row in table.rows:
         lines.append("| " + " | ".join(_render_cell(cell) for cell in row) + " |")
     return "\n".join(lines)

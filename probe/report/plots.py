@@ -167,7 +167,7 @@ def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
     layers = _layers(summary.rows)
     poolings = _poolings(summary.rows)
     height = max(2.8, 0.42 * len(layers) + 1.6)
-    figure = _new_figure(max(2.9 * len(panels), 5.5), height)
+    figure = _new_figure(max(0.9 * len(poolings) + 0.9, 2.6) * len(panels) + 0.3, height)
     axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
     for axes, (label, score_of) in zip(axes_list, panels, strict=True):
         grid = [[math.nan] * len(poolings) for _ in layers]
@@ -177,7 +177,7 @@ def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
         low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
         if high - low < 1e-9:
             low, high = low - 0.01, high + 0.01
-        image = axes.imshow(grid, cmap="viridis", vmin=low, vmax=high, aspect="auto")
+        axes.imshow(grid, cmap="viridis", vmin=low, vmax=high, aspect="auto")
         for r, line in enumerate(grid):
             for c, value in enumerate(line):
                 if not math.isfinite(value):
@@ -207,9 +207,9 @@ def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
         axes.set_xlabel("pooling")
         axes.set_ylabel("layer")
         axes.set_title(label)
-        figure.colorbar(image, ax=axes, shrink=0.85, label=summary.primary_metric)
     figure.suptitle(
-        f"{summary.group.title}: {_metric_label(summary)} by layer and pooling (best outlined)"
+        f"{summary.group.title}: {_metric_label(summary)} by layer and pooling\n"
+        "(colour scaled per panel, best cell outlined in red)"
     )
     return _save(figure, path)
 
@@ -370,7 +370,9 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
         return None
     metric = summary.primary_metric
     labels = [
-        f"{result.label}\nlayer {result.layer} / {result.pooling}" for result in summary.finetunes
+        f"{result.label}\n{_encoder_text(result.frozen_encoder)}layer {result.layer} / "
+        f"{result.pooling}"
+        for result in summary.finetunes
     ]
     frozen = [result.frozen_probe_eval for result in summary.finetunes]
     tuned = [result.eval(metric) for result in summary.finetunes]
@@ -443,6 +445,12 @@ PLOT_KINDS: tuple[PlotKind, ...] = (
         "and pass its results file to `fewdims report` to add this comparison.",
     ),
 )
+
+
+def _encoder_text(frozen_encoder: bool | None) -> str:
+    if frozen_encoder is None:
+        return ""
+    return "encoder frozen, " if frozen_encoder else "encoder trained, "
 
 
 def _pair_matrix(details: dict[str, Any]) -> list[list[float]] | None:

@@ -30,6 +30,7 @@ from probe.report.plots import PLOT_KINDS
 from probe.report.summary import SUMMARY_KS, LayerPoolingRow, TaskSummary
 
 MISSING = "—"
+NO_VALIDATION_MARK = " †"
 # Provenance keys shown first, in this order; any others follow alphabetically.
 PROVENANCE_ORDER = (
     "model",
@@ -108,7 +109,7 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
     for kind in PLOT_KINDS:
         plot_path = plots.get(kind.name)
         if plot_path is not None:
-            blocks.append(Image(plot_path, kind.caption))
+            blocks.append(Image(plot_path, kind.title, kind.caption))
         elif kind.name != "finetune":
             blocks.append(Paragraph(f"**{kind.title}:** {kind.missing}"))
     blocks.append(Heading("Fine-tuning", 3))
@@ -151,9 +152,16 @@ def _headline(summary: TaskSummary) -> str:
         if row is None:
             continue
         subset = row.best_by_k[k]
+        baseline = row.random_by_k.get(k)
+        versus = (
+            f"; random {k}: {format_score(baseline.mean)} ± {format_score(baseline.sd)}"
+            if baseline
+            else ""
+        )
         parts.append(
             f"{k} dim{'s' if k > 1 else ''} {format_score(subset.eval(summary.primary_metric))} "
-            f"(layer {row.layer} / {row.pooling}, dims {format_dims(subset.dims)}, {subset.method})"
+            f"(layer {row.layer} / {row.pooling}, dims {format_dims(subset.dims)}, "
+            f"{subset.method}{versus})"
         )
     if not parts:
         return "No scores recorded."
@@ -179,6 +187,7 @@ def _summary_table(summary: TaskSummary) -> Table:
         [row.finetuned.eval(metric) if row.finetuned else math.nan for row in summary.rows]
     )
     table_rows = []
+    chosen_on_eval = False
     for row in summary.rows:
         cells = [
             TableCell(str(row.layer)),
@@ -189,15 +198,20 @@ def _summary_table(summary: TaskSummary) -> Table:
             subset = row.best_by_k.get(k)
             score = subset.eval(metric) if subset else math.nan
             text = f"{format_score(score)} {format_dims(subset.dims)}" if subset else MISSING
+            if subset and not math.isfinite(subset.validation):
+                text += NO_VALIDATION_MARK
+                chosen_on_eval = True
             cells.append(TableCell(text, score == best_k[k]))
         if has_finetune:
             cells.append(_finetuned_cell(row, metric, best_tuned))
         table_rows.append(tuple(cells))
-    return Table(
-        tuple(columns),
-        tuple(table_rows),
-        caption=f"{metric} on {summary.eval_split}, one row per layer and pooling.",
-    )
+    caption = f"{metric} on {summary.eval_split}, one row per layer and pooling."
+    if chosen_on_eval:
+        caption += (
+            f" {NO_VALIDATION_MARK} no validation score was recorded for this subset, so it "
+            f"was chosen on {summary.eval_split}: that score is optimistic."
+        )
+    return Table(tuple(columns), tuple(table_rows), caption=caption)
 
 
 def _finetuned_cell(row: LayerPoolingRow, metric: str, best: float) -> TableCell:
@@ -312,6 +326,7 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
         Table(
             columns,
             tuple(table_rows),
+            label_columns=6,
             caption=f"{metric} on {summary.eval_split}; frozen probe = the probe on the same "
             "dims with the encoder frozen.",
         )

@@ -591,3 +591,41 @@ def test_cli_exits_2_with_clear_message(tmp_path, capsys, content, message):
 def test_importing_report_does_not_import_matplotlib():
     code = "import sys, probe.report; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_headline_names_the_best_row_with_its_random_baseline(full_report, probe_results):
+    _, markdown = full_report
+    headline = next(line for line in markdown.splitlines() if line.startswith("**Best:**"))
+    best_full = max(
+        (c for c in probe_results.cells if c.method == "full"),
+        key=lambda c: c.scores["eval"][METRIC],
+    )
+    assert (
+        f"all dims {best_full.scores['eval'][METRIC]:.3f} "
+        f"(layer {best_full.layer} / {best_full.pooling})" in headline
+    )
+    score, dims = expected_best(probe_results.cells, 12, "mean", 3)
+    random_3 = next(s for s in probe_results.find(12, "mean", "random")[0].steps if s["k"] == 3)
+    assert f"3 dims {score:.3f} (layer 12 / mean, dims {dims}" in headline
+    assert f"random 3: {random_3['mean']:.3f} ± {random_3['sd']:.3f}" in headline
+
+
+def test_html_shows_the_same_numbers_and_highlights_the_best(full_report, probe_results):
+    paths, markdown = full_report
+    html = paths.html.read_text(encoding="utf-8")
+    best_full = max(c.scores["eval"][METRIC] for c in probe_results.cells if c.method == "full")
+    assert f'<td class="best">{best_full:.3f}</td>' in html
+    for row in parse_table(markdown, "### Summary"):
+        assert f"<td>{row['all dims']}</td>" in html or f'"best">{row["all dims"]}<' in html
+
+
+def test_subset_without_validation_is_flagged_as_chosen_on_eval(tmp_path):
+    cells = [
+        ResultCell(0, "cls", "full", [], {"eval": {METRIC: 0.9}}),
+        ResultCell(0, "cls", "triples", [4, 5, 6], {"eval": {METRIC: 0.7}}),
+    ]
+    path = ResultsFile("probe", "sst2", METRIC, cells=cells).save(tmp_path / "r.json")
+    markdown = render_report([path], tmp_path / "out").markdown.read_text(encoding="utf-8")
+    row = parse_table(markdown, "### Summary")[0]
+    assert row["best 3 dims [dims]"] == "0.700 [4, 5, 6] †"
+    assert "no validation score was recorded" in markdown
