@@ -1,0 +1,394 @@
+"""Exact linear probes with scikit-learn's objectives, fitted for many column subsets at once.
+
+Why not call scikit-learn per subset: a search re-fits tens to thousands of 1–16-column
+probes on the same rows, and one ``LogisticRegression`` per subset costs a Python round trip
+plus a full data pass per L-BFGS iteration. Here every candidate's design ``[x_S, 1]`` is
+gathered into one ``(m, n, |S|+1)`` float64 array and all candidates take damped Newton
+steps together (batched matmuls and ``np.linalg.solve`` on stacked Hessians). Newton
+converges in a few steps on these tiny, strictly convex problems, to the same optimum
+scikit-learn's solvers approach.
+
+Objectives (identical to scikit-learn, so results agree — tests check it):
+
+* logistic, binary (``LogisticRegression``): ``C * sum_i s_i * logloss_i + 0.5 * ||w||^2``;
+* logistic, multiclass: the multinomial (softmax) loss with one weight vector *per class*
+  and the same penalty (scikit-learn's ``lbfgs`` default);
+* ridge (``Ridge``): ``sum_i s_i (y_i - x_i w - b)^2 + alpha * ||w||^2``.
+
+The intercept is never penalised. ``s_i`` are sample weights; ``balanced_sample_weight``
+reproduces ``class_weight="balanced"``.
+
+Parameter layout used throughout: ``coef`` (m, s, r) and ``intercept`` (m, r), where ``m``
+counts candidate subsets, ``s`` their size and ``r`` is 1 for binary logistic and ridge, or
+the number of classes for multinomial logistic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from probe.errors import FewdimsError
+
+# Bounds the float64 design gathered per chunk of candidates: 2**24 values = 128 MiB.
+DESIGN_BUDGET = 1 << 24
+LINEAR_KINDS = ("binary", "multiclass", "regression")
+
+
+class ProbeInputError(FewdimsError, ValueError):
+    """Labels or features that no probe can be fitted to (say, one class only)."""
+
+
+@dataclass
+class SubsetFit:
+    """Fitted parameters of ``m`` probes, one per candidate subset ``dims[j]``.
+
+    ``dims`` (m, s) int64 columns of the feature matrix; ``coef`` (m, s, r) and
+    ``intercept`` (m, r) float64; ``kind`` one of ``binary``, ``multiclass``, ``regression``.
+    """
+
+    kind: str
+    dims: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    def take(self, rows: np.ndarray) -> SubsetFit:
+        """The probes of candidates ``rows`` (an index array or mask)."""
+        return SubsetFit(self.kind, self.dims[rows], self.coef[rows], self.intercept[rows])
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        """Linear scores of every candidate on rows ``x`` (n, D) -> (n, m, r) float64."""
+        n_candidates = self.dims.shape[0]
+        outputs = np.empty((x.shape[0], n_candidates, self.coef.shape[2]), dtype=np.float64)
+        for start, stop in _chunks(n_candidates, x.shape[0] * max(1, self.dims.shape[1])):
+            columns = gather_columns(x, self.dims[start:stop])  # (n, mc, s)
+            outputs[:, start:stop] = np.einsum("nms,msr->nmr", columns, self.coef[start:stop])
+        outputs += self.intercept[None]
+        return outputs
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted labels (int64) or values (float64) of every candidate -> (n, m)."""
+        return predict_from_decision(self.kind, self.decision(x))
+
+
+def predict_from_decision(kind: str, decision: np.ndarray) -> np.ndarray:
+    """(n, m, r) linear scores -> (n, m) labels (classification) or values (regression)."""
+    if kind == "binary":
+        return (decision[..., 0] > 0).astype(np.int64)
+    if kind == "multiclass":
+        return np.argmax(decision, axis=2)
+    return decision[..., 0]
+
+
+def balanced_sample_weight(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-example weights equal to scikit-learn's ``class_weight="balanced"`` -> (n,) float64.
+
+    ``n / (n_present_classes * count[class])``: each class contributes the same total weight,
+    which stops 1–3-dim probes on skewed tasks (CoLA) from collapsing to the majority class.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    n_present = int(np.count_nonzero(counts))
+    with np.errstate(divide="ignore"):
+        per_class = np.where(counts > 0, y.size / (n_present * counts), 0.0)
+    return per_class[y]
+
+
+def gather_columns(x: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """Columns ``dims`` (m, s) of ``x`` (n, D) as one float64 array (n, m, s)."""
+    dims = np.asarray(dims, dtype=np.int64)
+    gathered = np.take(x, dims.ravel(), axis=1)  # (n, m*s), x's dtype
+    return gathered.reshape(x.shape[0], dims.shape[0], dims.shape[1]).astype(np.float64, copy=False)
+
+
+def _design(x: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """Candidate designs ``[x_S; 1]`` -> (m, s+1, n) float64, bias row last.
+
+    Features-major so every candidate's rows are contiguous along examples: the gather is a
+    single column take and the batched matmuls below run as plain GEMMs.
+    """
+    n_rows = x.shape[0]
+    n_candidates, size = dims.shape
+    design = np.empty((n_candidates, size + 1, n_rows), dtype=np.float64)
+    columns = np.take(x, dims.ravel(), axis=1)  # (n, m*s)
+    design[:, :size, :] = columns.T.reshape(n_candidates, size, n_rows)
+    design[:, size, :] = 1.0
+    return design
+
+
+def _chunks(n_candidates: int, per_candidate: int) -> list[tuple[int, int]]:
+    step = max(1, DESIGN_BUDGET // max(1, per_candidate))
+    return [(start, min(start + step, n_candidates)) for start in range(0, n_candidates, step)]
+
+
+def _check_labels(y: np.ndarray, n_classes: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.size == 0:
+        raise ProbeInputError("No training examples: the probe needs at least one row per class.")
+    labels = y.astype(np.int64)
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ProbeInputError(
+            f"Labels must lie in 0..{n_classes - 1}; got {labels.min()}..{labels.max()}. "
+            "Map labels to integers first (the cache does this for GLUE tasks)."
+        )
+    if np.unique(labels).size < 2:
+        raise ProbeInputError(
+            "All training labels are the same class; a probe needs at least two. "
+            "Check the split (an unlabeled test split?) or the inner validation fraction."
+        )
+    return labels
+
+
+def fit_logistic_subsets(
+    x: np.ndarray,
+    y: np.ndarray,
+    dims: np.ndarray,
+    *,
+    C: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+    n_classes: int = 2,
+    init: SubsetFit | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-9,
+) -> SubsetFit:
+    """L2 logistic regression (scikit-learn's objective) on every subset ``dims`` (m, s).
+
+    ``x`` (n, D) float32/float64 rows, ``y`` (n,) labels in ``0..n_classes-1``. Binary tasks
+    fit one weight vector (like scikit-learn), more classes fit the multinomial model.
+    ``init`` warm-starts from an earlier fit of the same subsets (e.g. on a subset of rows).
+    """
+    labels = _check_labels(y, n_classes)
+    dims = np.atleast_2d(np.asarray(dims, dtype=np.int64))
+    weights = (
+        np.ones(labels.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    )
+    scaled_weight = C * weights  # (n,)
+    n_outputs = 1 if n_classes == 2 else n_classes
+    size = dims.shape[1]
+    theta = np.zeros((dims.shape[0], size + 1, n_outputs))  # (m, q, r)
+    if init is not None:
+        theta[:, :size] = init.coef
+        theta[:, size] = init.intercept
+    newton = _newton_binary if n_classes == 2 else _newton_multinomial
+    for start, stop in _chunks(dims.shape[0], labels.size * (size + 1) * (1 + n_outputs)):
+        design = _design(x, dims[start:stop])
+        theta[start:stop] = newton(design, labels, scaled_weight, theta[start:stop], max_iter, tol)
+    kind = "binary" if n_classes == 2 else "multiclass"
+    return SubsetFit(kind, dims, theta[:, :size].copy(), theta[:, size].copy())
+
+
+def _penalty_mask(n_params: int) -> np.ndarray:
+    mask = np.ones(n_params)
+    mask[-1] = 0.0  # the intercept is not penalised
+    return mask
+
+
+def _converged(step: np.ndarray, theta: np.ndarray, tol: float) -> bool:
+    return bool(np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(theta))))
+
+
+def _newton_binary(
+    design: np.ndarray,
+    labels: np.ndarray,
+    weight: np.ndarray,
+    theta: np.ndarray,
+    max_iter: int,
+    tol: float,
+) -> np.ndarray:
+    """Damped Newton on (m, q, n) designs; ``theta`` (m, q, 1) -> converged (m, q, 1).
+
+    The gradient is float64, so the fixed point is the exact optimum; the Hessian is
+    accumulated in float32 (it only steers the step, and that halves its cost).
+    """
+    theta = theta[..., 0].copy()  # (m, q)
+    n_params = theta.shape[1]
+    mask = _penalty_mask(n_params)
+    design32 = design.astype(np.float32)
+    labels_f = labels.astype(np.float64)
+
+    def eta_of(design_rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.matmul(t[:, None, :], design_rows)[:, 0, :]  # (m, n)
+
+    def objective_of(eta: np.ndarray, t: np.ndarray) -> np.ndarray:
+        loss = np.logaddexp(0.0, eta) - labels_f * eta  # (m, n)
+        return loss @ weight + 0.5 * (t**2) @ mask
+
+    eta = eta_of(design, theta)
+    objective = objective_of(eta, theta)
+    for _ in range(max_iter):
+        prob = expit(eta)
+        gradient = np.matmul(design, ((prob - labels_f) * weight)[..., None])[..., 0] + mask * theta
+        curvature = (prob * (1 - prob) * weight).astype(np.float32)  # (m, n)
+        hessian = np.matmul(design32 * curvature[:, None, :], design32.transpose(0, 2, 1))
+        hessian = hessian.astype(np.float64)
+        hessian[:, np.arange(n_params), np.arange(n_params)] += mask
+        hessian[:, -1, -1] += 1e-12 * (1.0 + hessian[:, -1, -1])
+        step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
+        if _converged(step, theta, tol):
+            break
+        theta, eta, objective = _damped_update(design, theta, step, objective, objective_of, eta_of)
+    return theta[..., None]
+
+
+def _newton_multinomial(
+    design: np.ndarray,
+    labels: np.ndarray,
+    weight: np.ndarray,
+    theta: np.ndarray,
+    max_iter: int,
+    tol: float,
+) -> np.ndarray:
+    """Damped Newton for the softmax model; ``theta`` (m, q, c) -> converged (m, q, c).
+
+    With unpenalised intercepts the objective is flat along "add a constant to every
+    class's intercept", so the Hessian is singular there; a 1e-10-relative ridge on the
+    intercept block picks a direction without moving the optimum (predictions and the
+    objective do not depend on that constant).
+    """
+    n_candidates, n_features, n_classes = theta.shape
+    n_params = n_features * n_classes
+    onehot_t = np.eye(n_classes)[labels].T  # (c, n)
+    flat = theta.transpose(0, 2, 1).reshape(n_candidates, n_params).copy()  # class-major
+    mask = np.tile(_penalty_mask(n_features), n_classes)
+    design32 = design.astype(np.float32)
+
+    def eta_of(design_rows: np.ndarray, flat_theta: np.ndarray) -> np.ndarray:
+        per_class = flat_theta.reshape(flat_theta.shape[0], n_classes, n_features)
+        return np.matmul(per_class, design_rows)  # (m, c, n)
+
+    def objective_of(eta: np.ndarray, flat_theta: np.ndarray) -> np.ndarray:
+        loss = logsumexp(eta, axis=1) - np.einsum("mcn,cn->mn", eta, onehot_t)
+        return loss @ weight + 0.5 * (flat_theta**2) @ mask
+
+    eta = eta_of(design, flat)
+    objective = objective_of(eta, flat)
+    intercepts = np.arange(n_features - 1, n_params, n_features)
+    for _ in range(max_iter):
+        prob = np.exp(eta - logsumexp(eta, axis=1, keepdims=True))  # (m, c, n)
+        residual = (prob - onehot_t) * weight  # (m, c, n)
+        gradient = np.matmul(residual, design.transpose(0, 2, 1)).reshape(n_candidates, n_params)
+        gradient += mask * flat
+        hessian = np.zeros((n_candidates, n_params, n_params))
+        for k in range(n_classes):  # c*(c+1)/2 batched blocks; c is 3 for MNLI
+            rows = slice(k * n_features, (k + 1) * n_features)
+            for j in range(k, n_classes):
+                cols = slice(j * n_features, (j + 1) * n_features)
+                curvature = (prob[:, k] * ((k == j) - prob[:, j]) * weight).astype(np.float32)
+                block = np.matmul(design32 * curvature[:, None, :], design32.transpose(0, 2, 1))
+                hessian[:, rows, cols] = block
+                if j != k:
+                    hessian[:, cols, rows] = block.transpose(0, 2, 1)
+        hessian[:, np.arange(n_params), np.arange(n_params)] += mask
+        scale = np.abs(hessian[:, intercepts, intercepts]).max(axis=1, keepdims=True)
+        hessian[:, intercepts, intercepts] += 1e-10 * (1.0 + scale)
+        step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
+        if _converged(step, flat, tol):
+            break
+        flat, eta, objective = _damped_update(design, flat, step, objective, objective_of, eta_of)
+    return flat.reshape(n_candidates, n_classes, n_features).transpose(0, 2, 1)
+
+
+def _damped_update(design, theta, step, objective, objective_of, eta_of):
+    """Take ``step``, halving it for the candidates whose objective would rise.
+
+    Returns the new ``theta``, its linear scores ``eta`` and objective. Damping matters only
+    far from the optimum (near-separable data); close to it every candidate takes the full
+    Newton step. A candidate that cannot decrease at all is at its optimum to rounding and
+    keeps its point.
+    """
+    new_theta = theta + step
+    new_eta = eta_of(design, new_theta)
+    new_objective = objective_of(new_eta, new_theta)
+    # Steps this small cannot be judged against rounding in the objective: take them.
+    tiny = np.max(np.abs(step), axis=1) <= 1e-7 * (1.0 + np.max(np.abs(theta), axis=1))
+    slack = 1e-12 * np.abs(objective)
+    for _ in range(30):
+        worse = ~(new_objective <= objective + slack) & ~tiny
+        if not worse.any():
+            return new_theta, new_eta, new_objective
+        step[worse] *= 0.5
+        new_theta[worse] = theta[worse] + step[worse]
+        new_eta[worse] = eta_of(design[worse], new_theta[worse])
+        new_objective[worse] = objective_of(new_eta[worse], new_theta[worse])
+    stuck = ~(new_objective <= objective + slack) & ~tiny
+    step[stuck] = 0.0
+    new_theta[stuck] = theta[stuck]
+    new_eta[stuck] = eta_of(design[stuck], theta[stuck])
+    new_objective[stuck] = objective[stuck]
+    return new_theta, new_eta, new_objective
+
+
+def fit_ridge_subsets(
+    x: np.ndarray,
+    y: np.ndarray,
+    dims: np.ndarray,
+    *,
+    alpha: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+) -> SubsetFit:
+    """Ridge regression (scikit-learn's ``Ridge`` objective) on every subset ``dims`` (m, s).
+
+    Closed form: centre with the (weighted) means, solve ``(Xc' S Xc + alpha I) w = Xc' S yc``
+    for all candidates as one stacked solve.
+    """
+    dims = np.atleast_2d(np.asarray(dims, dtype=np.int64))
+    target = np.asarray(y, dtype=np.float64)
+    weights = (
+        np.ones(target.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    )
+    total = weights.sum()
+    target_mean = weights @ target / total
+    size = dims.shape[1]
+    coef = np.empty((dims.shape[0], size, 1))
+    intercept = np.empty((dims.shape[0], 1))
+    for start, stop in _chunks(dims.shape[0], target.size * max(1, size)):
+        columns = gather_columns(x, dims[start:stop])  # (n, mc, s)
+        means = np.einsum("n,nms->ms", weights, columns) / total
+        columns -= means[None]
+        weighted = columns * weights[:, None, None]
+        gram = np.einsum("nms,nmt->mst", weighted, columns)
+        gram[:, np.arange(size), np.arange(size)] += alpha
+        cross = np.einsum("nms,n->ms", weighted, target - target_mean)
+        solution = np.linalg.solve(gram, cross[..., None])  # (mc, s, 1)
+        coef[start:stop] = solution
+        intercept[start:stop, 0] = target_mean - np.einsum("ms,ms->m", means, solution[..., 0])
+    return SubsetFit("regression", dims, coef, intercept)
+
+
+def fit_full(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    kind: str,
+    C: float = 1.0,
+    alpha: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+    n_classes: int = 2,
+    max_iter: int = 1000,
+) -> SubsetFit:
+    """The all-dimensions probe, fitted by scikit-learn itself (``lbfgs`` / ``Ridge``).
+
+    At hundreds of columns Newton's (D x D) Hessians are the expensive part and L-BFGS wins;
+    scikit-learn keeps float32 input in float32, so the slice is not copied. Returned as a
+    one-candidate :class:`SubsetFit` over ``dims = arange(D)``.
+    """
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    n_dims = x.shape[1]
+    dims = np.arange(n_dims, dtype=np.int64)[None, :]
+    if kind == "regression":
+        model = Ridge(alpha=alpha).fit(x, np.asarray(y, np.float64), sample_weight=sample_weight)
+        coef = np.asarray(model.coef_, np.float64).reshape(1, n_dims, 1)
+        return SubsetFit(kind, dims, coef, np.array([[float(model.intercept_)]]))
+    labels = _check_labels(y, n_classes)
+    model = LogisticRegression(C=C, max_iter=max_iter)
+    model.fit(x, labels, sample_weight=sample_weight)
+    if list(model.classes_) != list(range(n_classes)):
+        raise ProbeInputError(
+            f"The training rows hold classes {list(model.classes_)}, expected 0..{n_classes - 1}; "
+            "every class needs training examples."
+        )
+    coef = np.asarray(model.coef_, np.float64).T[None]  # (1, D, r)
+    return SubsetFit(kind, dims, coef, np.asarray(model.intercept_, np.float64)[None])

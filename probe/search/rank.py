@@ -1,0 +1,89 @@
+"""``rank``: every single dimension on its own, and three rankings users can compare.
+
+* ``univariate``: all D one-dim screens scored on validation by the task metric, the best
+  ``top_k`` re-fitted exactly (those lead the ordering, by exact score);
+* ``l1``: order of entry along the lasso path of the screen's least-squares problem
+  (LARS on the Gram matrix — no extra data pass); one path per output column for
+  multiclass tasks, a dim entering at its earliest step;
+* ``weight``: NeuroX-style mass ``sum_r |w_dr|`` of the all-dims probe on standardised
+  features.
+
+``steps`` fit the top-k of the univariate ordering as a set, k = 1..config.k.
+``details["per_dim_validation"]`` holds the screen models' validation scores (all D).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import lars_path_gram
+
+from probe.metrics import rank_key
+from probe.search.base import MethodOutcome, SearchConfig
+from probe.search.full import full_probe
+from probe.search.gram import GramScreen
+from probe.search.problem import Problem
+from probe.search.select import exact_shortlist, final_scores, shortlist, top_records
+
+L1_MAX_STEPS = 100
+
+
+def l1_order(screen: GramScreen, n_fit: int, max_steps: int = L1_MAX_STEPS) -> np.ndarray:
+    """Dims by the lasso-path step at which they first enter (ties and never-entered: by index)."""
+    n_dims = screen.n_dims
+    gram = screen.fit_gram.copy()
+    gram[np.diag_indices_from(gram)] -= screen.ridge  # the plain least-squares Gram
+    entry = np.full(n_dims, np.inf)
+    for column in range(screen.fit_cross.shape[1]):
+        _, _, coefs = lars_path_gram(
+            screen.fit_cross[:, column],
+            gram,
+            n_samples=n_fit,
+            method="lasso",
+            max_iter=min(max_steps, n_dims),
+        )
+        nonzero = coefs != 0  # (D, n_steps)
+        first_step = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), np.inf)
+        entry = np.minimum(entry, first_step)
+    return np.lexsort((np.arange(n_dims), entry))
+
+
+def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
+    screen = GramScreen.for_problem(problem)
+    singles = np.arange(problem.n_dims, dtype=np.int64)[:, None]
+    coef, criterion = screen.extend(np.empty(0, np.int64), singles)
+    per_dim = problem.validation_primary(screen.subset_fit(singles, coef))
+    selected = shortlist(problem, screen, singles, coef, criterion, config.top_k)
+    finals = final_scores(problem, selected)
+    leaders = selected.dims[:, 0]
+    rest = np.setdiff1d(np.arange(problem.n_dims), leaders)
+    rest = rest[np.lexsort((criterion[rest], -rank_key(per_dim[rest])))]
+    univariate = np.concatenate([leaders, rest])
+    weight_mass = np.abs(full_probe(problem).coef[0]).sum(axis=1)  # (D,)
+    orderings = {
+        "univariate": univariate.tolist(),
+        "l1": l1_order(screen, problem.n_fit).tolist(),
+        "weight": np.lexsort((np.arange(problem.n_dims), -weight_mass)).tolist(),
+    }
+    steps = []
+    for size in range(1, min(config.k, problem.n_dims) + 1):
+        subset = exact_shortlist(problem, univariate[None, :size])
+        subset_finals = final_scores(problem, subset)
+        steps.append(
+            {
+                "k": size,
+                "dims": univariate[:size].tolist(),
+                "validation": float(subset.validation[0]),
+                "eval": subset_finals.eval[0],
+            }
+        )
+    return MethodOutcome(
+        dims=[int(leaders[0])],
+        scores=finals.scores(),
+        steps=steps,
+        details={
+            "per_dim_validation": per_dim.tolist(),
+            "per_dim_source": "screen",
+            "orderings": orderings,
+            "top": top_records(selected, finals),
+        },
+    )
