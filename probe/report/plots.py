@@ -103,9 +103,14 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
         return None
     layers = _layers(rows)
     poolings = _poolings(rows)
+    # Random baselines may be drawn for k far beyond the greedy search (e.g. k = 100); drawn to
+    # scale they would squash the greedy curve into the left edge, so they share its range.
+    greedy_ks = [k for row in rows for k, _ in row.greedy_curve]
+    max_k = max(greedy_ks) if greedy_ks else max(k for row in rows for k in row.random_by_k)
     n_rows, n_columns = _grid(len(layers), 4)
-    figure = _new_figure(3.9 * n_columns + 0.4, 3.1 * n_rows + 0.9)
-    axes_grid = figure.subplots(n_rows, n_columns, sharey=True, squeeze=False)
+    width = max(3.9 * n_columns + 0.4, 8.5)  # never narrower than the legend
+    figure = _new_figure(width, 3.1 * n_rows + 0.9)
+    axes_grid = figure.subplots(n_rows, n_columns, sharey=True, sharex=True, squeeze=False)
     for index, axes in enumerate(axes_grid.flat):
         if index >= len(layers):
             axes.set_visible(False)
@@ -114,7 +119,7 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
         for row in (row for row in rows if row.layer == layer):
             color = _pooling_color(row.pooling, poolings)
             if row.random_by_k:
-                ks = sorted(row.random_by_k)
+                ks = sorted(k for k in row.random_by_k if k <= max_k)
                 means = [row.random_by_k[k].mean for k in ks]
                 sds = [row.random_by_k[k].sd for k in ks]
                 axes.fill_between(
@@ -125,14 +130,15 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
                     alpha=0.15,
                     linewidth=0,
                 )
-                axes.plot(ks, means, color=color, linestyle="--", linewidth=1)
+                axes.plot(ks, means, color=color, linestyle="--", linewidth=1, marker=".")
             if row.greedy_curve:
                 ks, scores = zip(*row.greedy_curve, strict=True)
                 axes.plot(ks, scores, color=color, marker="o", markersize=3.5, linewidth=1.6)
             if math.isfinite(row.full_eval):
                 axes.axhline(row.full_eval, color=color, linestyle=":", linewidth=1.4)
         axes.set_title(f"layer {layer}")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlim(0.5, max_k + 0.5)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
         if index % n_columns == 0:
             axes.set_ylabel(_metric_label(summary))
@@ -143,10 +149,11 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
     ]
     handles += [
         Line2D([], [], color="black", marker="o", markersize=3.5, label="greedy (eval)"),
-        Line2D([], [], color="black", linestyle="--", label="random k dims, mean ± sd"),
+        Line2D([], [], color="black", linestyle="--", marker=".", label="random k dims, mean ± sd"),
         Line2D([], [], color="black", linestyle=":", label="all dims"),
     ]
-    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    columns = len(handles) if width >= 12 else math.ceil(len(handles) / 2)
+    figure.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
     figure.suptitle(f"{summary.group.title}: {_metric_label(summary)} vs number of dims")
     return _save(figure, path)
 
@@ -355,7 +362,7 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
                 axes.plot(layers, values, marker="o", color=color, label=pooling)
         axes.set_title(label)
         axes.set_xlabel("layer")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
     axes_list[0].set_ylabel(_metric_label(summary))
     handles, labels = axes_list[0].get_legend_handles_labels()

@@ -110,7 +110,9 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
         plot_path = plots.get(kind.name)
         if plot_path is not None:
             blocks.append(Image(plot_path, kind.title, kind.caption))
-        elif kind.name != "finetune":
+        elif summary.rows and kind.name != "finetune":
+            # Without any probe rows the line above already says to run `fewdims probe`;
+            # the fine-tuning section explains its own absence.
             blocks.append(Paragraph(f"**{kind.title}:** {kind.missing}"))
     blocks.append(Heading("Fine-tuning", 3))
     blocks.extend(_finetune_blocks(summary))

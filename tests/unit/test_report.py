@@ -629,3 +629,75 @@ def test_subset_without_validation_is_flagged_as_chosen_on_eval(tmp_path):
     row = parse_table(markdown, "### Summary")[0]
     assert row["best 3 dims [dims]"] == "0.700 [4, 5, 6] †"
     assert "no validation score was recorded" in markdown
+
+
+def test_finetune_only_file_renders_its_table_and_plot(tmp_path):
+    cells = [
+        ResultCell(12, "cls", "finetune", [], {"eval": {METRIC: 0.66}}, details={"stage": "full"}),
+        ResultCell(
+            12, "cls", "finetune", [5, 9], {"eval": {METRIC: 0.61}}, details={"frozen": 0.55}
+        ),
+    ]
+    path = ResultsFile("finetune", "rte", METRIC, provenance={"model": "m"}, cells=cells).save(
+        tmp_path / "ft.json"
+    )
+    paths = render_report([path], tmp_path / "out")
+    markdown = paths.markdown.read_text(encoding="utf-8")
+    assert "No probe results for this task; run `fewdims probe` first." in markdown
+    assert "No pair results" not in markdown  # one line says it all when nothing was probed
+    rows = parse_table(markdown, "### Fine-tuning")
+    assert [row["fine-tuned (accuracy)"] for row in rows] == ["0.660", "0.610"]
+    assert rows[0]["stage"] == "full · all dims" and rows[0]["frozen probe (accuracy)"] == "—"
+    assert rows[1]["frozen probe (accuracy)"] == "0.550 (recorded by fine-tuning)"
+    assert rows[1]["gain"] == "+0.060"
+    assert [p.name for p in paths.plots] == ["rte_finetune.png"]
+
+
+def test_single_layer_regression_task_with_gaps(tmp_path):
+    """One (layer, pooling), STS-B metrics, null scores, random k beyond the greedy range."""
+    cells = [
+        ResultCell(6, "mean", "full", [], {"eval": {"pearson": 0.81, "spearman": 0.8}}),
+        ResultCell(
+            6, "mean", "random", [],
+            steps=[{"k": k, "n_draws": 3, "mean": 0.1 * k, "sd": None} for k in (1, 2, 50)],
+        ),
+        ResultCell(
+            6, "mean", "greedy", [3, 4], {"eval": {"pearson": None}},
+            steps=[
+                {"k": 1, "dims": [3], "validation": 0.3, "eval": {"pearson": 0.28}},
+                {"k": 2, "dims": [3, 4], "validation": None, "eval": {"pearson": None}},
+            ],
+        ),
+        ResultCell(6, "mean", "control", [], steps=[{"k": 1, "real": 0.2, "control": 0.3,
+                                                     "selectivity": -0.1}]),
+    ]  # fmt: skip
+    path = ResultsFile("probe", "stsb", "pearson", provenance={"model": "m"}, cells=cells).save(
+        tmp_path / "stsb.json"
+    )
+    paths = render_report([path], tmp_path / "out")
+    markdown = paths.markdown.read_text(encoding="utf-8")
+    row = parse_table(markdown, "### Summary")[0]
+    assert row["all dims"] == "0.810" and row["best 1 dim [dims]"] == "0.280 [3]"
+    assert row["best 2 dims [dims]"] == "— [3, 4] †"
+    baseline = parse_table(markdown, "### Baselines: random dims and control task")[0]
+    assert baseline["random 1 dim (mean ± sd)"] == "0.100 ± —"
+    assert baseline["random 3 dims (mean ± sd)"] == "—"
+    assert baseline["selectivity 1 dim"] == "-0.100"
+    assert "Only one pooling was probed" in markdown
+    frame = pd.read_csv(paths.results_csv)
+    assert frame["eval_pearson"].tolist()[0] == 0.81
+    assert frame["eval_pearson"].isna().tolist() == [False, True, True, True]
+    for plot in paths.plots:
+        png_size(plot)
+
+
+def test_pair_matrix_is_drawn_when_the_pairs_cell_stores_one(tmp_path):
+    rng = np.random.default_rng(3)
+    matrix = (0.5 + 0.2 * rng.random((32, 32))).round(4).tolist()
+    cells = [
+        ResultCell(0, "cls", "full", [], {"eval": {METRIC: 0.9}}),
+        ResultCell(0, "cls", "pairs", [1, 2], _scores(0.7, 0.69), details={"pair_matrix": matrix}),
+    ]
+    path = ResultsFile("probe", "sst2", METRIC, cells=cells).save(tmp_path / "r.json")
+    paths = render_report([path], tmp_path / "out")
+    assert "sst2_pairs.png" in [p.name for p in paths.plots]
