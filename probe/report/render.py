@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from probe.errors import FewdimsError
 from probe.report.document import Block
 from probe.report.export import write_csv, write_merged_json
 from probe.report.html import render_html
@@ -53,12 +54,18 @@ def render_report(results_paths: Sequence[str | Path], out_dir: str | Path) -> R
     loaded = load_results(results_paths)
     groups, warnings = group_by_task(loaded)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FewdimsError(
+            f"--out {out_dir} is a file; the report is a folder (report.md, report.html, "
+            "plots/, ...). Pass a folder path such as reports/NAME/."
+        )
     (out_dir / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
 
-    blocks: list[Block] = report_intro(len(loaded), warnings)
+    summaries = [summarize(group) for group in groups]
+    eval_splits = [summary.eval_split for summary in summaries]
+    blocks: list[Block] = report_intro(len(loaded), warnings, eval_splits)
     plot_paths: list[Path] = []
-    for group in groups:
-        summary = summarize(group)
+    for summary in summaries:
         plots = _draw_plots(summary, out_dir)
         plot_paths.extend(out_dir / path for path in plots.values() if path is not None)
         blocks.extend(task_section(summary, plots))

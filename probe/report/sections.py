@@ -56,7 +56,9 @@ def format_dims(dims: Sequence[int]) -> str:
     return "[" + ", ".join(str(dim) for dim in dims) + "]"
 
 
-def report_intro(n_files: int, warnings: Sequence[str]) -> list[Block]:
+def report_intro(n_files: int, warnings: Sequence[str], eval_splits: Sequence[str]) -> list[Block]:
+    """Title, warnings, and how to read the numbers (which split they are on, what is bold)."""
+    split_names = " / ".join(dict.fromkeys(eval_splits)) or "dev"
     created = datetime.now(UTC).isoformat(timespec="seconds")
     blocks: list[Block] = [
         Heading("fewdims report", 1),
@@ -70,11 +72,12 @@ def report_intro(n_files: int, warnings: Sequence[str]) -> list[Block]:
         [
             Heading("How to read this report", 2),
             Paragraph(
-                "**Dims were selected on train, scores are reported on dev.** Every subset of "
-                "hidden dims was chosen using the training data only (probes fit on train, "
-                "choices made on a validation part held out from train); every score in the "
-                "tables and plots is on the held-out eval split (GLUE dev unless the section "
-                "says otherwise), which no selection looked at."
+                f"**Dims were selected on train, scores are reported on {split_names}.** Every "
+                "subset of hidden dims was chosen using the training data only (probes fit on "
+                "train, choices made on a validation part held out from train); every score in "
+                f"the tables and plots is on the held-out eval split ({split_names}), which no "
+                "selection looked at. Per-dimension bars and selectivity are the exceptions: "
+                "they are validation scores, as their labels say."
             ),
             Paragraph(
                 "**best k dims** = of every k-dim subset any search method evaluated at that "

@@ -537,6 +537,12 @@ def test_mixed_models_warn_and_get_separate_sections(tmp_path):
 # ---- errors and CLI ----
 
 
+def test_out_path_that_is_a_file_raises_fewdims_error(tmp_path, probe_results):
+    path = probe_results.save(tmp_path / "r.json")
+    with pytest.raises(FewdimsError, match="is a file"):
+        render_report([path], path)
+
+
 def test_missing_file_raises_fewdims_error(tmp_path):
     with pytest.raises(FewdimsError, match="does not exist"):
         render_report([tmp_path / "nope.json"], tmp_path / "out")
