@@ -1,0 +1,295 @@
+"""The layer x pooling x method grid over a train cache and an eval cache.
+
+``run_sweep`` is what ``fewdims probe`` calls. Each (layer, pooling) *cell group* is
+independent: it reads that one slice from each cache, builds a standardised
+:class:`~probe.search.problem.Problem` (select on an inner validation split of the train
+cache, report on the eval cache) and runs every requested method on it, sharing the Gram
+screen and intermediate searches between methods. Memory is bounded by one slice (plus the
+small eval slice) per worker.
+
+Cell groups run serially or, with ``jobs > 1``, in joblib's process backend. Every random
+choice is seeded from ``(seed, ...)`` inside the group — never from execution order — so
+the two give the same results (a test checks it). Workers open the caches themselves; only
+paths and settings cross process boundaries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from probe.cache import POOLINGS, Cache, CacheMeta, check_compatible
+from probe.errors import CacheError, DataError, FewdimsError
+from probe.results import ResultCell, ResultsFile
+from probe.search import DEFAULT_METHODS, METHOD_MODULES, SearchConfig, get_method
+from probe.search.problem import Problem
+from probe.tasks import GLUE_TASKS, TASK_ALIASES
+
+PROTOCOL = (
+    "dims / C selected on a seeded inner validation split of the train cache (probe fitted on "
+    "the rest); the selected probe refit on all train rows and scored on the eval cache, which "
+    "no choice was made on; features standardised with train-cache statistics."
+)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Everything that determines a sweep's numbers; saved in the results' provenance.
+
+    ``layers`` empty = every stored layer (negative values count from the last).
+    ``balanced``: ``class_weight="balanced"`` for classification probes (default: without it
+    1-3-dim probes on skewed tasks such as CoLA predict the majority class, MCC 0).
+    """
+
+    train_path: str
+    eval_path: str
+    layers: tuple[int, ...] = ()
+    poolings: tuple[str, ...] = POOLINGS
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    config: SearchConfig = field(default_factory=SearchConfig)
+    validation_fraction: float = 0.2
+    C: float = 1.0
+    alpha: float = 1.0
+    balanced: bool = True
+    jobs: int = 1
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """How to probe a cache's task: problem kind, classes and metrics."""
+
+    name: str
+    kind: str
+    n_classes: int
+    metrics: tuple[str, ...]
+    primary_metric: str
+
+
+@dataclass
+class CellGroupDone:
+    """Progress report passed to the callback after each (layer, pooling) group."""
+
+    layer: int
+    pooling: str
+    index: int
+    total: int
+    cells: list[ResultCell]
+
+
+def task_facts(meta: CacheMeta) -> TaskFacts:
+    """Kind and metrics from the GLUE table, or inferred from the labels for other data."""
+    kind = (
+        "regression"
+        if meta.is_regression
+        else "binary"
+        if len(meta.label_names) <= 2
+        else "multiclass"
+    )
+    n_classes = 1 if meta.is_regression else max(2, len(meta.label_names))
+    key = TASK_ALIASES.get(meta.task.lower(), meta.task.lower())
+    if key in GLUE_TASKS:
+        spec = GLUE_TASKS[key]
+        return TaskFacts(spec.name, kind, n_classes, spec.metrics, spec.primary_metric)
+    if meta.is_regression:
+        return TaskFacts(meta.task, kind, n_classes, ("pearson", "spearman"), "pearson")
+    metrics = ("accuracy", "f1", "mcc") if kind == "binary" else ("accuracy", "mcc")
+    return TaskFacts(meta.task, kind, n_classes, metrics, "accuracy")
+
+
+def _check_labeled(cache: Cache, role: str, flag: str) -> np.ndarray:
+    labels = cache.labels
+    missing = np.isnan(labels) if labels.dtype.kind == "f" else labels < 0
+    if not cache.meta.labeled or missing.all():
+        raise DataError(
+            f"The {role} cache {cache.path} ({cache.meta.task} {cache.meta.split}) has no labels; "
+            f"probing needs labels. Pass a labeled split's cache as {flag} (GLUE test splits are "
+            "unlabeled: use train for --train and dev for --eval)."
+        )
+    if missing.any():
+        raise DataError(
+            f"The {role} cache {cache.path} has {int(missing.sum())} unlabeled examples; "
+            "re-extract a fully labeled split."
+        )
+    return labels
+
+
+def resolve_layers(requested: Sequence[int], train: Cache, evaluation: Cache) -> list[int]:
+    """Requested layers (all stored if empty) as indices stored in *both* caches."""
+    train_layers = train.layers
+    if not requested:
+        layers = [layer for layer in train_layers if layer in evaluation.layers]
+        if not layers:
+            raise CacheError(
+                f"The caches share no layer (train {train_layers}, eval {evaluation.layers}); "
+                "extract both with the same --layers."
+            )
+        return layers
+    resolved = []
+    for layer in requested:
+        position = train.layer_position(layer)  # raises CacheError naming stored layers
+        absolute = train_layers[position]
+        evaluation.layer_position(absolute)
+        if absolute not in resolved:
+            resolved.append(absolute)
+    return resolved
+
+
+def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, Any]]:
+    """Validate the caches and settings; return task facts, (layer, pooling) groups, provenance.
+
+    Raises ``CacheError`` / ``DataError`` (mismatched or unlabeled caches) and
+    ``FewdimsError`` subclasses for bad settings, before any heavy work starts.
+    """
+    for method in spec.methods:
+        get_method(method)  # raises UnknownMethodError listing the options
+    for pooling in spec.poolings:
+        if pooling not in POOLINGS:
+            raise FewdimsError(f"Unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}.")
+    if spec.jobs < 1:
+        raise FewdimsError(f"--jobs must be at least 1, got {spec.jobs}.")
+    with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
+        check_compatible(train.meta, evaluation.meta, str(spec.train_path), str(spec.eval_path))
+        _check_labeled(train, "train", "--train")
+        _check_labeled(evaluation, "eval", "--eval")
+        spec.config.check(train.hidden_size)
+        layers = resolve_layers(spec.layers, train, evaluation)
+        facts = task_facts(train.meta)
+        provenance = {
+            "model": train.meta.model,
+            "weights_sha256": train.meta.weights_sha256,
+            "task": facts.name,
+            "train_cache": {"path": str(spec.train_path), **train.meta.to_dict()},
+            "eval_cache": {"path": str(spec.eval_path), **evaluation.meta.to_dict()},
+            "seed": spec.config.seed,
+            "spec": _spec_record(spec, layers),
+            "protocol": PROTOCOL,
+        }
+    groups = [(layer, pooling) for layer in layers for pooling in spec.poolings]
+    return facts, groups, provenance
+
+
+def _spec_record(spec: SweepSpec, layers: list[int]) -> dict[str, Any]:
+    record = asdict(spec)
+    record["layers"] = layers
+    record["class_weight"] = "balanced" if spec.balanced else None
+    return record
+
+
+def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> Problem:
+    """Read one (layer, pooling) slice of both caches into a standardised Problem."""
+    with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
+        x_train = train.pooled(layer, pooling)  # (n_train, H) float32
+        x_eval = evaluation.pooled(layer, pooling)  # (n_eval, H) float32
+        return Problem.from_arrays(
+            x_train,
+            train.labels,
+            x_eval,
+            evaluation.labels,
+            kind=facts.kind,
+            metrics=facts.metrics,
+            primary_metric=facts.primary_metric,
+            n_classes=facts.n_classes,
+            seed=spec.config.seed,
+            validation_fraction=spec.validation_fraction,
+            C=spec.C,
+            alpha=spec.alpha,
+            balanced=spec.balanced,
+        )
+
+
+def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> list[ResultCell]:
+    """All methods on one (layer, pooling) slice -> one ResultCell per method, in spec order."""
+    started = time.perf_counter()
+    problem = load_problem(spec, facts, layer, pooling)
+    prepare_seconds = time.perf_counter() - started
+    cells = []
+    for method in spec.methods:
+        started = time.perf_counter()
+        outcome = get_method(method)(problem, spec.config)
+        seconds = time.perf_counter() - started
+        details = {**outcome.details, "prepare_seconds": prepare_seconds}
+        cells.append(
+            ResultCell(
+                layer=layer,
+                pooling=pooling,
+                method=method,
+                dims=outcome.dims,
+                scores=outcome.scores,
+                steps=outcome.steps,
+                details=details,
+                seconds=seconds,
+            )
+        )
+    return cells
+
+
+def run_sweep(
+    spec: SweepSpec, progress: Callable[[CellGroupDone], None] | None = None
+) -> ResultsFile:
+    """Run every (layer x pooling x method) cell; return one ``kind="probe"`` ResultsFile.
+
+    ``progress`` is called after each (layer, pooling) group, in grid order.
+    """
+    facts, groups, provenance = plan(spec)
+    if spec.jobs == 1:
+        outputs = (run_group(spec, facts, layer, pooling) for layer, pooling in groups)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=spec.jobs, backend="loky", return_as="generator")
+        outputs = parallel(
+            delayed(run_group)(spec, facts, layer, pooling) for layer, pooling in groups
+        )
+    results = ResultsFile(
+        kind="probe", task=facts.name, primary_metric=facts.primary_metric, provenance=provenance
+    )
+    for index, ((layer, pooling), cells) in enumerate(zip(groups, outputs, strict=True)):
+        results.cells.extend(cells)
+        if progress is not None:
+            progress(CellGroupDone(layer, pooling, index + 1, len(groups), cells))
+    return results
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """``all`` -> () (every stored layer); ``"0,6,-1"`` -> (0, 6, -1)."""
+    text = text.strip().lower()
+    if text in ("", "all"):
+        return ()
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise FewdimsError(
+            f"--layers takes 'all' or comma-separated integers like 0,6,-1; got {text!r}."
+        ) from error
+
+
+def parse_names(text: str, known: Sequence[str], flag: str) -> tuple[str, ...]:
+    """Comma-separated names, each checked against ``known`` (``all`` = every known name)."""
+    if text.strip().lower() == "all":
+        return tuple(known)
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise FewdimsError(
+            f"{flag} got {', '.join(unknown) or 'nothing'}; choose from {', '.join(known)}."
+        )
+    return names
+
+
+__all__ = [
+    "METHOD_MODULES",
+    "PROTOCOL",
+    "CellGroupDone",
+    "SweepSpec",
+    "TaskFacts",
+    "parse_layers",
+    "parse_names",
+    "plan",
+    "run_group",
+    "run_sweep",
+    "task_facts",
+]
