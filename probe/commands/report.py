@@ -7,6 +7,7 @@ only; see :func:`probe.report.render_report`.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = render_report(args.results, args.out)
     for warning in paths.warnings:
-        print(f"warning: {warning}")
+        print(f"fewdims report: warning: {warning}", file=sys.stderr)
     print(f"wrote {paths.markdown}")
     print(f"wrote {paths.html}")
     print(f"wrote {paths.results_json} and {paths.results_csv}")

@@ -68,7 +68,7 @@ def load_results(paths: Sequence[str | Path]) -> list[LoadedResults]:
         try:
             results = ResultsFile.load(path)
         except ResultsError:
-            raise
+            raise  # already names the file and the fix (ResultsFormatError is a ValueError too)
         except (KeyError, TypeError, ValueError) as error:
             # from_dict accepted the header but a field is missing or of the wrong shape.
             raise ResultsFormatError(

@@ -232,66 +232,77 @@ def plot_pairs(summary: TaskSummary, path: Path) -> Path | None:
         cell = max(candidates, key=lambda c: _finite_or(c.eval_score(summary.primary_metric)))
     where = f"layer {cell.layer} / {cell.pooling}"
     matrix = _pair_matrix(cell.details)
-    if matrix is not None:
-        figure = _new_figure(7.5, 6.5)
-        axes = figure.subplots()
-        image = axes.imshow(matrix, cmap="viridis", aspect="equal")
-        axes.set_xlabel("dim j")
-        axes.set_ylabel("dim i")
-        figure.colorbar(image, ax=axes, label=f"{summary.primary_metric} (pair screen)")
-        figure.suptitle(f"{summary.group.title}: every pair of dims at {where}")
-        return _save(figure, path)
     top = [entry for entry in cell.details.get("top", []) if len(entry.get("dims", [])) == 2]
-    if not top:
+    if matrix is None and not top:
         return None
-    return _plot_top_pairs(summary, top, where, path)
-
-
-def _plot_top_pairs(
-    summary: TaskSummary, top: list[dict[str, Any]], where: str, path: Path
-) -> Path:
-    dims: list[int] = []
-    shown = []
-    for entry in top:
-        new = [int(dim) for dim in entry["dims"] if int(dim) not in dims]
-        if len(dims) + len(new) > MAX_PAIR_DIMS:
-            break
-        dims.extend(new)
-        shown.append(entry)
-    dims_sorted = sorted(dims)
-    size = len(dims_sorted)
-    grid = [[math.nan] * size for _ in range(size)]
-    for entry in shown:
-        i, j = (dims_sorted.index(int(dim)) for dim in entry["dims"])
-        score = primary_eval(entry, summary.primary_metric)
-        grid[i][j] = grid[j][i] = score
-    figure = _new_figure(12.5, max(4.8, 0.36 * size + 1.8))
-    heat_axes, bar_axes = figure.subplots(1, 2, width_ratios=[1.1, 1])
-    image = heat_axes.imshow(grid, cmap="viridis", aspect="equal")
-    labels = [str(dim) for dim in dims_sorted]
-    heat_axes.set_xticks(range(size), labels, rotation=90, fontsize=8)
-    heat_axes.set_yticks(range(size), labels, fontsize=8)
+    shown = _pairs_within(top, MAX_PAIR_DIMS)
+    height = 6.2 if matrix is not None else max(4.8, 0.36 * len(_dims_of(shown)) + 1.8)
+    figure = _new_figure(12.5 if top else 7.5, height)
+    if top:
+        heat_axes, bar_axes = figure.subplots(1, 2, width_ratios=[1.1, 1])
+        _draw_pair_bars(bar_axes, summary, shown)
+    else:
+        heat_axes = figure.subplots()
+    if matrix is not None:
+        image = heat_axes.imshow(matrix, cmap="viridis", aspect="equal")
+        heat_axes.set_title(f"all {len(matrix)} × {len(matrix)} pairs")
+        label = f"pair score ({summary.primary_metric})"
+    else:
+        image = _draw_top_pair_grid(heat_axes, summary, shown)
+        label = _metric_label(summary)
     heat_axes.set_xlabel("hidden dim")
     heat_axes.set_ylabel("hidden dim")
-    heat_axes.set_title(f"top {len(shown)} pairs (blank = not in top list)")
-    figure.colorbar(image, ax=heat_axes, shrink=0.8, label=_metric_label(summary))
+    figure.colorbar(image, ax=heat_axes, shrink=0.8, label=label)
+    figure.suptitle(f"{summary.group.title}: pairs of dims at {where}")
+    return _save(figure, path)
+
+
+def _pairs_within(top: list[dict[str, Any]], max_dims: int) -> list[dict[str, Any]]:
+    """The best pairs whose dims, together, fit on a readable grid of ``max_dims`` ticks."""
+    dims: set[int] = set()
+    shown = []
+    for entry in top:
+        new = {int(dim) for dim in entry["dims"]} - dims
+        if len(dims) + len(new) > max_dims:
+            break
+        dims |= new
+        shown.append(entry)
+    return shown
+
+
+def _dims_of(pairs: list[dict[str, Any]]) -> list[int]:
+    return sorted({int(dim) for entry in pairs for dim in entry["dims"]})
+
+
+def _draw_top_pair_grid(axes: Axes, summary: TaskSummary, shown: list[dict[str, Any]]) -> Any:
+    """Symmetric grid of eval scores over the dims of the shown pairs; blank = not in the list."""
+    dims = _dims_of(shown)
+    grid = [[math.nan] * len(dims) for _ in dims]
+    for entry in shown:
+        i, j = (dims.index(int(dim)) for dim in entry["dims"])
+        grid[i][j] = grid[j][i] = primary_eval(entry, summary.primary_metric)
+    image = axes.imshow(grid, cmap="viridis", aspect="equal")
+    labels = [str(dim) for dim in dims]
+    axes.set_xticks(range(len(dims)), labels, rotation=90, fontsize=8)
+    axes.set_yticks(range(len(dims)), labels, fontsize=8)
+    axes.set_title(f"top {len(shown)} pairs (blank = not in top list)")
+    return image
+
+
+def _draw_pair_bars(axes: Axes, summary: TaskSummary, shown: list[dict[str, Any]]) -> None:
     names = [" + ".join(str(dim) for dim in entry["dims"]) for entry in shown][::-1]
     eval_scores = [primary_eval(entry, summary.primary_metric) for entry in shown][::-1]
     validation = [_float(entry.get("validation")) for entry in shown][::-1]
     positions = list(range(len(shown)))
-    bar_axes.barh([p + 0.2 for p in positions], eval_scores, height=0.4, label=summary.eval_split)
-    bar_axes.barh(
-        [p - 0.2 for p in positions], validation, height=0.4, label="validation (selection)"
-    )
-    bar_axes.set_yticks(positions, names, fontsize=8)
-    _zoom_x(bar_axes, eval_scores + validation)
-    bar_axes.set_xlabel(summary.primary_metric)
-    bar_axes.set_ylabel("pair of dims")
-    bar_axes.set_title("pairs ranked by validation")
-    bar_axes.legend(loc="lower right", fontsize=8)
-    bar_axes.grid(axis="x", alpha=0.3)
-    figure.suptitle(f"{summary.group.title}: dim pairs at {where}")
-    return _save(figure, path)
+    axes.barh([p + 0.2 for p in positions], eval_scores, height=0.4, label=summary.eval_split)
+    axes.barh([p - 0.2 for p in positions], validation, height=0.4, label="validation (selection)")
+    axes.set_yticks(positions, names, fontsize=8)
+    _zoom_x(axes, eval_scores + validation)
+    axes.set_xlabel(summary.primary_metric)
+    axes.set_ylabel("pair of dims")
+    axes.set_title("top pairs, ranked by validation")
+    axes.legend(loc="lower right", fontsize=8)
+    axes.grid(axis="x", alpha=0.3)
 
 
 def plot_per_dim_scores(summary: TaskSummary, path: Path) -> Path | None:
