@@ -1,0 +1,504 @@
+"""A whole fine-tuning run: stages over tasks, evaluation after each, results and provenance.
+
+Stage ``i`` fine-tunes on ``tasks[i]`` with a fresh head on the chosen dims (the encoder
+carries over from stage ``i-1``); after each stage every task seen so far is evaluated with
+its own, most recent head, so forgetting of earlier tasks is measured. Each (stage,
+evaluated task) becomes one ``method="finetune"`` :class:`~probe.results.ResultCell`.
+
+A cross-task run still writes one results file; its ``task`` is the first stage's task and
+each cell names the task it scores in ``details["task"]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from extract.finetune.batches import TaskData, encode_split
+from extract.finetune.checkpoint import CheckpointStore, checkpoint_dir
+from extract.finetune.config import FinetuneConfig
+from extract.finetune.dims import (
+    DimsChoice,
+    check_dims_fit,
+    check_same_model,
+    dims_from_results,
+    parse_dims,
+)
+from extract.finetune.head import SelectedDimsModel
+from extract.finetune.training import (
+    ProgressCallback,
+    StageTask,
+    TrainProgress,
+    build_optimizer,
+    evaluate,
+    train_epoch,
+)
+from extract.model import LoadedModel, load_model, resolve_device, weights_sha256
+from probe.errors import DataError, ModelError
+from probe.results import ResultCell, ResultsFile
+
+HEADS_FILE = "fewdims_heads.pt"
+HEADS_CONFIG_FILE = "fewdims_finetune.json"
+
+
+def resolve_layer(requested: int | None, from_dims: int | None, n_layers: int) -> int:
+    """The hidden-state index to fine-tune at (0 = embeddings … ``n_layers`` = last)."""
+    if requested is None:
+        return n_layers if from_dims is None else from_dims
+    layer = requested if requested >= 0 else n_layers + 1 + requested
+    if not 0 <= layer <= n_layers:
+        raise ModelError(
+            f"--layer {requested} is beyond the model's depth: it has {n_layers} layers, so "
+            f"hidden states 0..{n_layers} (0 = embeddings, -1 = last). Pass a layer in that range."
+        )
+    if from_dims is not None and layer != from_dims:
+        raise ModelError(
+            f"The dims from --dims-from were selected at layer {from_dims}, but --layer asks for "
+            f"layer {layer}. Drop --layer, or pick a cell of layer {layer} with "
+            f"RESULTS.json:{layer}."
+        )
+    return layer
+
+
+def resolve_pooling(requested: str | None, from_dims: str | None) -> str:
+    if requested is None:
+        return from_dims or "cls"
+    if from_dims is not None and requested != from_dims:
+        raise ModelError(
+            f"The dims from --dims-from were selected on {from_dims} vectors, but --pooling asks "
+            f"for {requested}. Drop --pooling, or pick a {requested} cell with "
+            f"RESULTS.json:LAYER:{requested}."
+        )
+    return requested
+
+
+def run_finetune(
+    tasks: list[TaskData],
+    config: FinetuneConfig,
+    out_path: str | Path,
+    *,
+    loaded: LoadedModel | None = None,
+    progress: ProgressCallback | None = None,
+) -> ResultsFile:
+    """Fine-tune on ``tasks`` in order, write the results file to ``out_path`` and return it.
+
+    Resumes from ``<out>.ckpt/`` when an earlier run with the same settings was interrupted;
+    deletes it on success. ``loaded`` lets a caller pass a model already in memory (it is
+    modified in place).
+    """
+    config.check()
+    if not tasks:
+        raise DataError("No task to fine-tune on; pass --task.")
+    started = time.perf_counter()
+    out_path = Path(out_path)
+    device = resolve_device(config.device)
+    choice = dims_from_results(config.dims_from) if config.dims_from else parse_dims(config.dims)
+    if loaded is None:
+        loaded = load_model(config.model, trust_remote_code=config.trust_remote_code)
+    weights_before = loaded.weights_sha256
+    check_same_model(choice, loaded.name, weights_before)
+    check_dims_fit(choice.dims, loaded.hidden_size, loaded.name)
+    layer = resolve_layer(config.layer, choice.layer, loaded.n_layers)
+    pooling = resolve_pooling(config.pooling, choice.pooling)
+    if config.max_length > loaded.max_positions:
+        raise ModelError(
+            f"--max-length {config.max_length} exceeds the {loaded.max_positions} positions of "
+            f"{loaded.name}; use --max-length {loaded.max_positions} or less."
+        )
+    tasks = [_limited(task, config) for task in tasks]
+    stage_tasks = [
+        StageTask(
+            name=task.name,
+            head_key=str(index),
+            train=encode_split(loaded.tokenizer, task.train_split, config.max_length),
+            eval=encode_split(loaded.tokenizer, task.eval_split, config.max_length),
+            metrics=task.metrics,
+            n_outputs=task.n_outputs,
+            is_regression=task.is_regression,
+        )
+        for index, task in enumerate(tasks)
+    ]
+    model = SelectedDimsModel(
+        loaded.model,
+        layer=layer,
+        pooling=pooling,
+        selected_dims=choice.dims,
+        hidden_size=loaded.hidden_size,
+        frozen=config.freeze,
+        maxnorm_includes_special=config.maxnorm_includes_special,
+    ).to(device)
+    identity = _identity(config, tasks, weights_before, choice, layer, pooling)
+    store = CheckpointStore(
+        checkpoint_dir(out_path),
+        hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+    )
+    saved = store.load()
+    record: dict[str, Any] = json.loads(saved["record"]) if saved else {"cells": [], "own": {}}
+    resumed_from = None
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
+    for stage_index, task in enumerate(stage_tasks):
+        stage_number = stage_index + 1
+        torch.manual_seed(config.seed + 1000 * stage_index)
+        model.add_head(task.head_key, config.head, task.n_outputs)
+        resume: dict[str, Any] | None = None
+        if saved is not None and stage_number <= saved["stage"]:
+            if stage_number < saved["stage"]:
+                continue  # finished before the interruption; restored with the stage saved
+            model.load_state_dict(saved["model"])
+            resumed_from = {"stage": saved["stage"], "epochs_done": saved["epochs_done"]}
+            resume, saved = saved, None
+            if resume["stage_done"]:
+                continue
+        stage_started = time.perf_counter()
+        n_batches = -(-len(task.train) // config.batch_size)
+        optimizer, scheduler = build_optimizer(
+            model,
+            task.head_key,
+            lr=config.lr,
+            head_lr=config.head_lr,
+            weight_decay=config.weight_decay,
+            total_steps=n_batches * config.epochs,
+            warmup_ratio=config.warmup_ratio,
+        )
+        first_epoch = 1
+        steps: list[dict[str, Any]] = []
+        if resume is not None:  # part-way through this stage: continue its epochs
+            optimizer.load_state_dict(resume["optimizer"])
+            scheduler.load_state_dict(resume["scheduler"])
+            if scaler is not None and resume.get("scaler"):
+                scaler.load_state_dict(resume["scaler"])
+            torch.set_rng_state(resume["rng_cpu"])
+            if device.type == "cuda" and resume.get("rng_cuda"):
+                torch.cuda.set_rng_state_all(resume["rng_cuda"])
+            first_epoch = resume["epochs_done"] + 1
+            steps = record["steps"]
+            stage_started -= record["stage_seconds"]
+        scores: dict[str, float] = steps[-1]["eval"] if steps else {}
+        for epoch in range(first_epoch, config.epochs + 1):
+            epoch_started = time.perf_counter()
+            train_loss = train_epoch(
+                model,
+                task,
+                optimizer,
+                scheduler,
+                scaler,
+                device,
+                batch_size=config.batch_size,
+                seed=config.seed,
+                stage=stage_number,
+                n_stages=len(stage_tasks),
+                epoch=epoch,
+                n_epochs=config.epochs,
+                progress=progress,
+            )
+            scores, eval_seconds = evaluate(model, task, device, config.batch_size)
+            steps.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "eval": scores,
+                    "seconds": time.perf_counter() - epoch_started,
+                    "eval_seconds": eval_seconds,
+                }
+            )
+            if progress is not None:
+                progress(
+                    TrainProgress(
+                        "epoch",
+                        stage_number,
+                        len(stage_tasks),
+                        task.name,
+                        epoch,
+                        config.epochs,
+                        n_batches,
+                        n_batches,
+                        train_loss,
+                        scores,
+                    )
+                )
+            record["steps"] = steps
+            record["stage_seconds"] = time.perf_counter() - stage_started
+            store.save(
+                _checkpoint_state(
+                    model, optimizer, scheduler, scaler, device, record, stage_number, epoch, False
+                )
+            )
+        record["cells"].extend(
+            _stage_cells(
+                model,
+                stage_tasks[: stage_index + 1],
+                stage_index,
+                scores,
+                steps,
+                time.perf_counter() - stage_started,
+                record["own"],
+                config,
+                choice,
+                device,
+                loaded.name,
+                tasks,
+            )
+        )
+        record["steps"] = []
+        store.save(
+            _checkpoint_state(
+                model,
+                optimizer,
+                scheduler,
+                scaler,
+                device,
+                record,
+                stage_number,
+                config.epochs,
+                True,
+            )
+        )
+    with model.full_encoder() as encoder:
+        weights_after = weights_sha256(encoder)
+        if config.save_model:
+            _save_model(encoder, loaded, model, config, choice, layer, pooling, stage_tasks)
+    if config.freeze and weights_after != weights_before:
+        raise RuntimeError("bug: a frozen encoder's weights changed during fine-tuning")
+    results = ResultsFile(
+        kind="finetune",
+        task=tasks[0].name,
+        primary_metric=tasks[0].primary_metric,
+        provenance=_provenance(
+            loaded,
+            weights_before,
+            weights_after,
+            config,
+            tasks,
+            choice,
+            layer,
+            pooling,
+            device,
+            seconds=time.perf_counter() - started,
+            resumed_from=resumed_from,
+        ),
+        cells=[ResultCell(**cell) for cell in record["cells"]],
+    )
+    results.save(out_path)
+    store.remove()
+    return results
+
+
+def _limited(task: TaskData, config: FinetuneConfig) -> TaskData:
+    train, evaluation = task.train_split, task.eval_split
+    if config.max_train_examples and len(train) > config.max_train_examples:
+        train = train.subset(config.max_train_examples)
+    if config.max_eval_examples and len(evaluation) > config.max_eval_examples:
+        evaluation = evaluation.subset(config.max_eval_examples)
+    return dataclasses.replace(task, train_split=train, eval_split=evaluation)
+
+
+def _stage_cells(
+    model: SelectedDimsModel,
+    seen: list[StageTask],
+    stage_index: int,
+    current_scores: dict[str, float],
+    steps: list[dict[str, Any]],
+    stage_seconds: float,
+    own_scores: dict[str, dict[str, float]],
+    config: FinetuneConfig,
+    choice: DimsChoice,
+    device: torch.device,
+    model_name: str,
+    tasks: list[TaskData],
+) -> list[dict[str, Any]]:
+    """One cell per task seen so far, scored with its latest head after this stage."""
+    trained = seen[stage_index]
+    own_scores[trained.name] = current_scores
+    latest_head = {task.name: index for index, task in enumerate(seen)}
+    cells = []
+    for name, head_index in latest_head.items():
+        task = seen[head_index]
+        if head_index == stage_index:
+            scores, seconds, cell_steps = current_scores, stage_seconds, steps
+        else:
+            scores, seconds = evaluate(model, task, device, config.batch_size)
+            cell_steps = []
+        primary = tasks[head_index].primary_metric
+        details: dict[str, Any] = {
+            "task": name,
+            "stage": f"stage {stage_index + 1}: {trained.name}"
+            + ("" if name == trained.name else f" → eval {name}"),
+            "stage_index": stage_index + 1,
+            "stages": [item.name for item in tasks],
+            "trained_on": trained.name,
+            "head_trained_in_stage": head_index + 1,
+            "frozen": config.freeze,
+            "head": config.head,
+            "model": model_name,
+            "epochs": config.epochs,
+            "n_train": len(task.train),
+            "n_eval": len(task.eval),
+            "primary_metric": primary,
+            "dims_source": choice.source,
+        }
+        if name != trained.name and name in own_scores:
+            after_own = own_scores[name].get(primary)
+            details["score_after_own_stage"] = after_own
+            if after_own is not None and primary in scores:
+                details["forgetting"] = after_own - scores[primary]
+        if choice.frozen_probe_eval and choice.source.get("task") == name:
+            details["frozen_probe_eval"] = choice.frozen_probe_eval.get(primary)
+            details["frozen_probe"] = {"eval": choice.frozen_probe_eval, **choice.source}
+        cells.append(
+            {
+                "layer": model.layer,
+                "pooling": model.pooling,
+                "method": "finetune",
+                "dims": [int(dim) for dim in model.selected_dims.tolist()],
+                "scores": {"eval": scores},
+                "steps": cell_steps,
+                "details": details,
+                "seconds": seconds,
+            }
+        )
+    return cells
+
+
+def _checkpoint_state(
+    model: SelectedDimsModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    scaler: torch.amp.GradScaler | None,
+    device: torch.device,
+    record: dict[str, Any],
+    stage: int,
+    epochs_done: int,
+    stage_done: bool,
+) -> dict[str, Any]:
+    return {
+        "stage": stage,
+        "epochs_done": epochs_done,
+        "stage_done": stage_done,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        "record": json.dumps(record),
+    }
+
+
+def _identity(
+    config: FinetuneConfig,
+    tasks: list[TaskData],
+    weights_before: str,
+    choice: DimsChoice,
+    layer: int,
+    pooling: str,
+) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues."""
+    settings = {
+        key: value
+        for key, value in asdict(config).items()
+        if key not in ("device", "save_model", "model")
+    }
+    return {
+        "settings": settings,
+        "weights_sha256": weights_before,
+        "data": [[task.train_split.fingerprint(), task.eval_split.fingerprint()] for task in tasks],
+        "dims": choice.dims,
+        "layer": layer,
+        "pooling": pooling,
+    }
+
+
+def _provenance(
+    loaded: LoadedModel,
+    weights_before: str,
+    weights_after: str,
+    config: FinetuneConfig,
+    tasks: list[TaskData],
+    choice: DimsChoice,
+    layer: int,
+    pooling: str,
+    device: torch.device,
+    *,
+    seconds: float,
+    resumed_from: dict[str, int] | None,
+) -> dict[str, Any]:
+    import transformers
+
+    def describe(split: Any) -> dict[str, Any]:
+        return {
+            "task": split.task,
+            "split": split.split,
+            "source": split.source,
+            "sha256": split.fingerprint(),
+            "n_examples": len(split),
+            "subset_of": split.extra.get("subset_of"),
+        }
+
+    return {
+        "model": loaded.name,
+        "model_path": loaded.path,
+        "weights_sha256": weights_before,
+        "weights_sha256_after": weights_after,
+        "n_model_layers": loaded.n_layers,
+        "hidden_size": loaded.hidden_size,
+        "layer": layer,
+        "pooling": pooling,
+        "dims": choice.dims,
+        "dims_source": choice.source,
+        "encoder_above_layer": f"not run: blocks {layer + 1}..{loaded.n_layers} are cut off "
+        "while training and saved unchanged",
+        "data": [
+            {"train": describe(task.train_split), "eval": describe(task.eval_split)}
+            for task in tasks
+        ],
+        "seed": config.seed,
+        "args": asdict(config),
+        "device": str(device),
+        "mixed_precision": "float16 autocast" if device.type == "cuda" else "none (float32)",
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "transformers_version": transformers.__version__,
+        "python": platform.python_version(),
+        "seconds": seconds,
+        "resumed_from": resumed_from,
+        "saved_model": config.save_model,
+    }
+
+
+def _save_model(
+    encoder: torch.nn.Module,
+    loaded: LoadedModel,
+    model: SelectedDimsModel,
+    config: FinetuneConfig,
+    choice: DimsChoice,
+    layer: int,
+    pooling: str,
+    stage_tasks: list[StageTask],
+) -> None:
+    """A Hugging Face model directory ``fewdims extract`` can cache, plus the heads beside it."""
+    directory = Path(config.save_model)  # type: ignore[arg-type]
+    directory.mkdir(parents=True, exist_ok=True)
+    encoder.save_pretrained(directory)
+    loaded.tokenizer.save_pretrained(directory)  # type: ignore[attr-defined]
+    torch.save(
+        {key: value.cpu() for key, value in model.heads.state_dict().items()},
+        directory / HEADS_FILE,
+    )
+    description = {
+        "layer": layer,
+        "pooling": pooling,
+        "dims": choice.dims,
+        "head": config.head,
+        "heads": {task.head_key: task.name for task in stage_tasks},
+        "base_model": loaded.name,
+        "base_weights_sha256": loaded.weights_sha256,
+    }
+    (directory / HEADS_CONFIG_FILE).write_text(json.dumps(description, indent=1), encoding="utf-8")
