@@ -16,11 +16,16 @@ How it stays fast, bounded and safe:
   ``<out>``: the final path only ever holds a complete cache.
 * **One writer at a time.** ``<out>.lock`` is held with ``flock`` for the whole run; the
   kernel drops it when a process dies, so a stale lock never blocks anyone.
+* **Errors leave nothing half-made.** A full disk or another write error removes the
+  temporary files; finished parts stay (and the message says so) only when there are some to
+  resume from. SIGKILL at any instant is covered by the rename discipline above
+  (``tests/unit/test_reliability.py`` kills runs at random points and compares the arrays).
+* **Shards.** ``shard_index``/``shard_count`` extract one contiguous run of the whole split's
+  batches (``extract.sharding``); shards merge into the single-process cache.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -28,8 +33,8 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,7 @@ import torch
 from extract.datasets import Split
 from extract.model import DEFAULT_MODEL, LoadedModel, load_model, resolve_device
 from extract.pooling import pool
+from extract.sharding import check_shard, shard_batches
 from probe.cache import (
     POOLINGS,
     STORAGE_DTYPES,
@@ -47,7 +53,12 @@ from probe.cache import (
     CacheMeta,
     PartWriter,
     consolidate,
+    exclusive_lock,
+    fingerprint_of,
+    is_disk_error,
+    merge_shards,
     part_is_complete,
+    shard_path,
 )
 from probe.errors import CacheError, DataError, ModelError
 
@@ -62,6 +73,8 @@ class ExtractConfig:
     ``dtype`` is the storage dtype; ``compute_dtype`` the forward pass precision (``auto`` =
     float16 autocast on CUDA, float32 on CPU). ``layers`` lists hidden-state indices to keep
     (0 = embeddings); None keeps all. ``part_tokens`` overrides the part size (tests use it).
+    ``shard_index``/``shard_count`` select one shard of the split's batches (see
+    ``extract.sharding``); the default 0/1 extracts everything.
     """
 
     model: str = DEFAULT_MODEL
@@ -76,6 +89,8 @@ class ExtractConfig:
     checksum: bool = True
     part_tokens: int | None = None
     trust_remote_code: bool = False
+    shard_index: int = 0
+    shard_count: int = 1
 
 
 @dataclass
@@ -127,6 +142,11 @@ class _Plan:
         ids = np.concatenate([self.batches[b] for b in part])
         return int(self.lengths[ids].sum()), len(ids)
 
+    def padding_fraction(self) -> float:
+        """Share of computed positions that are padding (a property of the plan, not the run)."""
+        computed = sum(len(batch) * int(self.lengths[batch].max()) for batch in self.batches)
+        return 1.0 - int(self.lengths[self.order].sum()) / computed if computed else 0.0
+
 
 @dataclass
 class _Timing:
@@ -168,6 +188,14 @@ def plan_batches(lengths: np.ndarray, batch_size: int, part_tokens: int) -> _Pla
         size = max(1, min(batch_size, token_budget // max(longest, 1)))
         batches.append(order[start : start + size])
         start += size
+    parts = _group_parts(batches, lengths, part_tokens)
+    return _Plan(order=order, batches=batches, parts=parts, lengths=lengths)
+
+
+def _group_parts(
+    batches: list[np.ndarray], lengths: np.ndarray, part_tokens: int
+) -> list[list[int]]:
+    """Consecutive batches per part, each part holding at least ``part_tokens`` real tokens."""
     parts: list[list[int]] = []
     current: list[int] = []
     current_tokens = 0
@@ -179,7 +207,7 @@ def plan_batches(lengths: np.ndarray, batch_size: int, part_tokens: int) -> _Pla
             current, current_tokens = [], 0
     if current:
         parts.append(current)
-    return _Plan(order=order, batches=batches, parts=parts, lengths=lengths)
+    return parts
 
 
 def extract_split(
@@ -196,7 +224,8 @@ def extract_split(
 
     Returns at once (``reused=True``) when ``out_path`` already holds a complete cache with
     the same fingerprint. Raises ``CacheError`` when it holds a different one, unless
-    ``overwrite``.
+    ``overwrite``. With ``config.shard_count > 1`` the cache holds only that shard's examples
+    (``out_path`` should then be :func:`probe.cache.shard_path` of the merged cache's path).
     """
     config = config or ExtractConfig()
     _check_config(config)
@@ -205,11 +234,9 @@ def extract_split(
             f"The {split.task} {split.split} split has no examples; nothing to extract."
         )
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(out_path.parent, os.W_OK):
-        raise CacheError(f"Cannot write to {out_path.parent}; choose a writable --out.")
+    _make_parent(out_path)
     started = time.perf_counter()
-    with _exclusive_lock(out_path, wait=wait_for_lock):
+    with exclusive_lock(out_path, wait=wait_for_lock):
         device = resolve_device(config.device)
         if loaded is None:
             loaded = load_model(
@@ -228,6 +255,8 @@ def extract_split(
         bytes_per_token = len(layers) * loaded.hidden_size * (4 if config.dtype == "float32" else 2)
         part_tokens = config.part_tokens or max(1, PART_TARGET_BYTES // bytes_per_token)
         plan = plan_batches(lengths, config.batch_size, part_tokens)
+        if config.shard_count > 1:
+            plan = _shard_plan(plan, config.shard_index, config.shard_count, part_tokens)
         compute_dtype = _compute_dtype(config.compute_dtype, device)
         meta = CacheMeta(
             model=loaded.name,
@@ -248,53 +277,59 @@ def extract_split(
             labeled=split.labeled,
             source=split.source,
             source_sha256=split.fingerprint(),
-            n_examples=len(split),
-            n_tokens=int(lengths.sum()),
-            n_truncated=int(tokenized.truncated.sum()),
+            n_examples=len(plan.order),
+            n_tokens=int(lengths[plan.order].sum()),
+            n_truncated=int(tokenized.truncated[plan.order].sum()),
             maxnorm_includes_special=config.maxnorm_includes_special,
         )
         identity = _identity(
             meta, config, tokenizer_hash=_tokenizer_hash(loaded.tokenizer), part_tokens=part_tokens
         )
-        meta.fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        meta.shard_group = fingerprint_of(identity)
+        if config.shard_count > 1:
+            meta.shard = [config.shard_index, config.shard_count]
+            identity["shard"] = meta.shard
+        meta.fingerprint = fingerprint_of(identity)
 
         reused = _existing_cache_matches(out_path, meta.fingerprint, overwrite)
         if reused is not None:
+            _remove_leftovers(out_path)
             return ExtractSummary(path=out_path, meta=reused, reused=True)
         partial_dir = _prepare_partial_dir(out_path, identity, meta.fingerprint, overwrite)
         part_paths = [partial_dir / f"part-{index:05d}.h5" for index in range(len(plan.parts))]
         done = [part_is_complete(path) for path in part_paths]
         timing = _Timing()
-        with _BackgroundWriter() as writer:
-            for part_index, part in enumerate(plan.parts):
-                if done[part_index]:
-                    continue
-                _extract_part(
-                    loaded,
-                    device,
-                    compute_dtype,
-                    layers,
-                    config,
-                    split,
-                    tokenized,
-                    plan,
-                    part,
-                    part_paths[part_index],
-                    writer,
-                    timing,
-                    progress,
-                )
-        meta.extra = {
-            "batch_size": config.batch_size,
-            "device": str(device),
-            "n_parts": len(plan.parts),
-            "padding_fraction": 1.0 - timing.real_tokens / timing.computed_tokens
-            if timing.computed_tokens
-            else None,
-        }
-        consolidate(
-            part_paths, out_path, meta, compression=config.compression, checksum=config.checksum
-        )
+        try:
+            with _BackgroundWriter() as writer:
+                for part_index, part in enumerate(plan.parts):
+                    if done[part_index]:
+                        continue
+                    _extract_part(
+                        loaded,
+                        device,
+                        compute_dtype,
+                        layers,
+                        config,
+                        split,
+                        tokenized,
+                        plan,
+                        part,
+                        part_paths[part_index],
+                        writer,
+                        timing,
+                        progress,
+                    )
+            meta.extra = {
+                "batch_size": config.batch_size,
+                "device": str(device),
+                "n_parts": len(plan.parts),
+                "padding_fraction": plan.padding_fraction(),
+            }
+            consolidate(
+                part_paths, out_path, meta, compression=config.compression, checksum=config.checksum
+            )
+        except (OSError, CacheError) as error:
+            raise _write_failure(error, out_path, partial_dir) from error
         shutil.rmtree(partial_dir, ignore_errors=True)
     return ExtractSummary(
         path=out_path,
@@ -306,6 +341,92 @@ def extract_split(
         real_tokens=timing.real_tokens,
         n_batches=timing.batches,
     )
+
+
+def _make_parent(out_path: Path) -> None:
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CacheError(
+            f"Cannot create the folder {out_path.parent} for --out {out_path} "
+            f"({error.strerror or error}). Choose a writable --out."
+        ) from error
+    if not os.access(out_path.parent, os.W_OK):
+        raise CacheError(f"Cannot write to {out_path.parent}; choose a writable --out.")
+
+
+def _remove_leftovers(out_path: Path) -> None:
+    """A run killed after its final rename leaves its parts and maybe a stale ``.tmp``."""
+    shutil.rmtree(out_path.with_name(out_path.name + ".partial"), ignore_errors=True)
+    out_path.with_name(out_path.name + ".tmp").unlink(missing_ok=True)
+
+
+def _write_failure(error: BaseException, out_path: Path, partial_dir: Path) -> CacheError:
+    """Clean up after a failed write and say what is left: finished parts, or nothing."""
+    for stale in partial_dir.glob("*.tmp"):
+        stale.unlink(missing_ok=True)
+    out_path.with_name(out_path.name + ".tmp").unlink(missing_ok=True)
+    finished = [path for path in sorted(partial_dir.glob("part-*.h5")) if part_is_complete(path)]
+    if finished:
+        size = sum(path.stat().st_size for path in finished) / 2**20
+        left = (
+            f"{len(finished)} finished part(s) ({size:,.1f} MiB) are kept in {partial_dir}: "
+            "re-running the same command resumes from them (delete that folder to discard them)."
+        )
+    else:
+        shutil.rmtree(partial_dir, ignore_errors=True)
+        left = "Nothing was left behind."
+    if isinstance(error, CacheError):
+        return CacheError(f"{error} {left}")
+    if is_disk_error(error):
+        return CacheError(
+            f"The disk is full or read-only while writing {out_path} ({error}). Free some space "
+            f"or choose an --out on another disk. {left}"
+        )
+    return CacheError(
+        f"Writing {out_path} failed ({type(error).__name__}: {error}). Check the disk and the "
+        f"folder's permissions, or choose another --out. {left}"
+    )
+
+
+def _shard_plan(plan: _Plan, index: int, count: int, part_tokens: int) -> _Plan:
+    """The whole split's plan cut down to shard ``index``'s batches, regrouped into parts."""
+    check_shard(index, count, source="shard")
+    batches = [plan.batches[b] for b in shard_batches(plan.batches, plan.lengths, index, count)]
+    return _Plan(
+        order=np.concatenate(batches),
+        batches=batches,
+        parts=_group_parts(batches, plan.lengths, part_tokens),
+        lengths=plan.lengths,
+    )
+
+
+def merge_if_complete(out_path: str | Path, count: int, *, wait: bool = True) -> CacheMeta | None:
+    """Merge the ``count`` shards of ``out_path`` when all are finished; else return None.
+
+    Run by every shard process after its own shard: whichever finishes last finds the set
+    complete and merges (the others return None). Reuses an existing merged cache of the
+    same shards.
+    """
+    out_path = Path(out_path)
+    shards = [shard_path(out_path, index, count) for index in range(count)]
+    metas = []
+    for path in shards:
+        if not path.is_file():
+            return None
+        with Cache.open(path) as shard:
+            metas.append(shard.meta)
+    with exclusive_lock(out_path, wait=wait):
+        if out_path.exists():
+            try:
+                with Cache.open(out_path) as existing:
+                    if [s["fingerprint"] for s in existing.meta.shards] == [
+                        m.fingerprint for m in metas
+                    ]:
+                        return existing.meta
+            except CacheError:
+                pass
+        return merge_shards(shards, out_path)
 
 
 def _extract_part(
@@ -341,6 +462,49 @@ def _extract_part(
         )
 
     writer.submit(open_part)
+    try:
+        _run_part_batches(
+            loaded,
+            device,
+            compute_dtype,
+            layers,
+            config,
+            split,
+            tokenized,
+            plan,
+            part,
+            writer,
+            holder,
+            timing,
+            progress,
+            label_dtype,
+        )
+        writer.submit(lambda: holder["writer"].finish())
+        writer.wait()
+    except BaseException:
+        writer.drain()  # the writer thread is idle now: safe to close the part from here
+        if "writer" in holder:
+            holder["writer"].abort()
+        raise
+
+
+def _run_part_batches(
+    loaded: LoadedModel,
+    device: torch.device,
+    compute_dtype: str,
+    layers: list[int],
+    config: ExtractConfig,
+    split: Split,
+    tokenized: _Tokenized,
+    plan: _Plan,
+    part: list[int],
+    writer: _BackgroundWriter,
+    holder: dict[str, PartWriter],
+    timing: _Timing,
+    progress: ProgressCallback | None,
+    label_dtype: np.dtype,
+) -> None:
+    """Forward each batch of one part and queue its rows for the part writer."""
     uses_token_types = "token_type_ids" in getattr(loaded.tokenizer, "model_input_names", [])
     for batch_index in part:
         example_ids = plan.batches[batch_index]
@@ -380,8 +544,6 @@ def _extract_part(
         )
         if progress is not None:
             progress(real, len(example_ids))
-    writer.submit(lambda: holder["writer"].finish())
-    writer.wait()
 
 
 def _pad_batch(
@@ -534,6 +696,10 @@ class _BackgroundWriter:
         if self._error is not None:
             raise self._error
 
+    def drain(self) -> None:
+        """Wait until every queued job ran or was skipped (after an error), without raising."""
+        self._jobs.join()
+
 
 def _check_config(config: ExtractConfig) -> None:
     if config.dtype not in STORAGE_DTYPES:
@@ -658,44 +824,6 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
-
-
-@contextmanager
-def _exclusive_lock(out_path: Path, *, wait: bool) -> Iterator[None]:
-    """Hold ``<out>.lock`` (flock) for the run; refuse, or wait, when another run holds it.
-
-    The lock file is removed on exit. A waiter may then hold a lock on the removed file, so
-    after locking we check the path still names the file we locked, and retry if not.
-    """
-    lock_path = out_path.with_name(out_path.name + ".lock")
-    while True:
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole run
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise CacheError(
-                f"Another extraction ({holder}) is writing {out_path} right now. Wait for it to "
-                "finish, pass --wait to queue behind it, or choose another --out."
-            ) from None
-        try:
-            same_file = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
-        except FileNotFoundError:
-            same_file = False
-        if same_file:
-            break
-        handle.close()
-    try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
-        handle.flush()
-        yield
-    finally:
-        lock_path.unlink(missing_ok=True)
-        handle.close()
 
 
 def summary_dict(summary: ExtractSummary) -> dict[str, Any]:

@@ -48,10 +48,36 @@ appear at their final path by an atomic rename (see ``extract.extractor``).
 Crash safety: the extractor writes fixed *parts* (a run of whole batches each) with
 :class:`PartWriter`, each to a temporary name then renamed; :func:`consolidate` copies the
 finished parts into the final file. A killed run loses at most one part.
+
+Integrity: every numeric dataset is chunked with HDF5 Fletcher-32 checksums (unless the
+extraction passed ``--no-checksum``); a flipped byte then fails the read, and :class:`Cache`
+turns that into a :class:`~probe.errors.CacheError` naming the dataset — never wrong numbers.
+The checksum costs a few percent of write time (``reports/benchmarks/reliability.md``).
+``examples/text`` is variable-length and has no checksum. ``fewdims verify`` (``probe.verify``)
+reads every chunk and cross-checks the arrays against each other.
+
+Shards and merged caches
+========================
+
+``fewdims extract --shard I/N`` extracts shard ``I`` of ``N``: a contiguous run of the
+*whole split's* batches (cut so each shard holds about the same number of real tokens), so
+the shards' examples, concatenated in shard order, are exactly the single-process extraction
+order. A shard file is an ordinary cache of its examples; its meta has ``shard = [I, N]`` and
+``shard_group`` (the fingerprint the unsharded extraction would have).
+
+:func:`merge_shards` writes a *merged* cache: every dataset except ``examples/offsets`` is an
+HDF5 virtual dataset that maps the shard files' datasets end to end (no copy), and
+``examples/offsets`` is recomputed. Its meta lists the shards (paths relative to the merged
+file, fingerprints, sizes) in ``shards`` and its ``fingerprint`` equals ``shard_group``. The
+shard files must stay beside the merged file; :meth:`Cache.open` refuses a merged cache whose
+shards are missing or were replaced (HDF5 itself would silently read zeros).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -73,6 +99,9 @@ POOLINGS: tuple[str, ...] = ("cls", "mean", "maxnorm")
 STORAGE_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32")
 TOKEN_CHUNK = 256  # tokens per HDF5 chunk of ``hidden``: one layer's CLS rows read fast
 EXAMPLE_CHUNK = 1024  # examples per chunk of the pooled arrays
+VECTOR_CHUNK = 65536  # elements per chunk of the 1-D per-token / per-example arrays
+# Errors a full or read-only disk produces: reported as "free space or choose another --out".
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 
 
 @dataclass
@@ -112,6 +141,9 @@ class CacheMeta:
     fewdims_version: str = __version__
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: dict[str, Any] = field(default_factory=dict)
+    shard: list[int] | None = None  # [index, count] for a shard file, else None
+    shard_group: str = ""  # fingerprint shared by all shards of one extraction
+    shards: list[dict[str, Any]] = field(default_factory=list)  # a merged cache's sources
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +156,10 @@ class CacheMeta:
     @property
     def is_pair(self) -> bool:
         return len(self.text_columns) == 2
+
+    @property
+    def is_merged(self) -> bool:
+        return bool(self.shards)
 
 
 def _storage_numpy_dtype(dtype: str) -> np.dtype:
@@ -205,7 +241,11 @@ class PartWriter:
         )
         for pooling in POOLINGS:
             self._file.create_dataset(
-                f"pooled/{pooling}", shape=(n_layers, n_examples, hidden_size), dtype=storage
+                f"pooled/{pooling}",
+                shape=(n_layers, n_examples, hidden_size),
+                dtype=storage,
+                chunks=(1, max(1, min(EXAMPLE_CHUNK, n_examples)), hidden_size),
+                fletcher32=checksum,
             )
         self._file.create_dataset(
             "pooled/maxnorm_position", shape=(n_layers, n_examples), dtype=np.int32
@@ -291,6 +331,63 @@ def part_is_complete(path: str | Path) -> bool:
         return False
 
 
+def expected_datasets(meta: CacheMeta) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The schema of a complete cache as data: dataset name → (shape, kind).
+
+    ``kind`` is ``"vector"`` (the storage dtype), ``"int"``, ``"bool"``, ``"label"`` or
+    ``"text"``. ``fewdims verify`` and :func:`merge_shards` check files against it.
+    """
+    n_layers, n_tokens, n_examples = len(meta.layers), meta.n_tokens, meta.n_examples
+    hidden, columns = meta.hidden_size, len(meta.text_columns)
+    schema: dict[str, tuple[tuple[int, ...], str]] = {
+        "hidden": ((n_layers, n_tokens, hidden), "vector"),
+        "tokens/input_ids": ((n_tokens,), "int"),
+        "tokens/token_type_ids": ((n_tokens,), "int"),
+        "tokens/special": ((n_tokens,), "bool"),
+        "examples/offsets": ((n_examples + 1,), "int"),
+        "examples/row_index": ((n_examples,), "int"),
+        "examples/label": ((n_examples,), "label"),
+        "examples/truncated": ((n_examples,), "bool"),
+        "examples/text": ((n_examples, columns), "text"),
+    }
+    for pooling in POOLINGS:
+        schema[f"pooled/{pooling}"] = ((n_layers, n_examples, hidden), "vector")
+    schema["pooled/maxnorm_position"] = ((n_layers, n_examples), "int")
+    return schema
+
+
+# Datasets laid end to end along this axis when shards are merged (offsets are recomputed).
+_CONCAT_AXIS: dict[str, int] = {
+    "hidden": 1,
+    "tokens/input_ids": 0,
+    "tokens/token_type_ids": 0,
+    "tokens/special": 0,
+    "examples/row_index": 0,
+    "examples/label": 0,
+    "examples/truncated": 0,
+    "examples/text": 0,
+    **{f"pooled/{pooling}": 1 for pooling in POOLINGS},
+    "pooled/maxnorm_position": 1,
+}
+
+
+def _chunked(shape: tuple[int, ...], axis_chunk: int, axis: int) -> tuple[int, ...]:
+    """Chunk shape: whole extent on every axis but ``axis`` (and 1 on a leading layer axis)."""
+    chunks = [1 if position < axis else extent for position, extent in enumerate(shape)]
+    chunks[axis] = max(1, min(axis_chunk, shape[axis]))
+    return tuple(max(1, extent) for extent in chunks)
+
+
+def is_disk_error(error: BaseException) -> bool:
+    """True for an OSError from a full, over-quota or read-only disk (h5py's included)."""
+    if not isinstance(error, OSError):
+        return False
+    if error.errno in DISK_ERRNOS:
+        return True
+    text = str(error).lower()
+    return "no space left" in text or "disk quota" in text or "read-only file system" in text
+
+
 def consolidate(
     part_paths: Sequence[str | Path],
     out_path: str | Path,
@@ -311,7 +408,6 @@ def consolidate(
         with h5py.File(part_path, "r") as part:
             sizes.append((part["hidden"].shape[1], part["examples/length"].shape[0]))
             label_dtype = part["examples/label"].dtype
-            n_text_columns = part["examples/text"].shape[1]
     n_tokens = sum(tokens for tokens, _ in sizes)
     n_examples = sum(examples for _, examples in sizes)
     if n_examples != meta.n_examples:
@@ -319,62 +415,45 @@ def consolidate(
             f"Parts hold {n_examples} examples but the split has {meta.n_examples}; "
             "the partial extraction is inconsistent — re-run extract with --overwrite."
         )
-    n_layers, hidden_size = len(meta.layers), meta.hidden_size
+    meta.n_tokens = int(n_tokens)
+    schema = expected_datasets(meta)
     storage = _storage_numpy_dtype(meta.dtype)
-    compression_args: dict[str, Any] = {}
-    if compression:
-        compression_args = {"compression": compression}
+    numeric = {"int": None, "bool": bool, "label": label_dtype, "vector": storage}
+    part_dtypes = {
+        "tokens/input_ids": np.int32,
+        "tokens/token_type_ids": np.int8,
+        "examples/row_index": np.int64,
+        "examples/offsets": np.int64,
+        "pooled/maxnorm_position": np.int32,
+    }
     try:
         with h5py.File(tmp_path, "w") as out:
-            hidden = out.create_dataset(
-                "hidden",
-                shape=(n_layers, n_tokens, hidden_size),
-                dtype=storage,
-                chunks=(1, max(1, min(TOKEN_CHUNK, n_tokens)), hidden_size),
-                fletcher32=checksum,
-                **compression_args,
-            )
-            per_token = {
-                "tokens/input_ids": np.int32,
-                "tokens/token_type_ids": np.int8,
-                "tokens/special": bool,
-            }
-            for name, dtype in per_token.items():
+            for name, (shape, kind) in schema.items():
+                if kind == "text":
+                    out.create_dataset(name, shape=shape, dtype=_text_dtype())
+                    continue
+                axis = 0 if len(shape) == 1 else 1
+                extent = {"hidden": TOKEN_CHUNK}.get(name, EXAMPLE_CHUNK if axis else VECTOR_CHUNK)
+                extra: dict[str, Any] = {}
+                if compression and kind == "vector":
+                    extra["compression"] = compression
                 out.create_dataset(
                     name,
-                    shape=(n_tokens,),
-                    dtype=dtype,
+                    shape=shape,
+                    dtype=part_dtypes.get(name, numeric[kind]),
+                    chunks=_chunked(shape, extent, axis),
                     fletcher32=checksum,
-                    chunks=(max(1, min(65536, n_tokens)),),
+                    **extra,
                 )
-            out.create_dataset("examples/row_index", shape=(n_examples,), dtype=np.int64)
-            out.create_dataset("examples/label", shape=(n_examples,), dtype=label_dtype)
-            out.create_dataset("examples/truncated", shape=(n_examples,), dtype=bool)
-            out.create_dataset(
-                "examples/text", shape=(n_examples, n_text_columns), dtype=_text_dtype()
-            )
-            pooled_chunks = (1, max(1, min(EXAMPLE_CHUNK, n_examples)), hidden_size)
-            for pooling in POOLINGS:
-                out.create_dataset(
-                    f"pooled/{pooling}",
-                    shape=(n_layers, n_examples, hidden_size),
-                    dtype=storage,
-                    chunks=pooled_chunks,
-                    fletcher32=checksum,
-                    **compression_args,
-                )
-            out.create_dataset(
-                "pooled/maxnorm_position", shape=(n_layers, n_examples), dtype=np.int32
-            )
             lengths_all = np.zeros(n_examples, dtype=np.int64)
             token_cursor = example_cursor = 0
             for part_path, (part_tokens, part_examples) in zip(part_paths, sizes, strict=True):
                 tokens = slice(token_cursor, token_cursor + part_tokens)
                 examples = slice(example_cursor, example_cursor + part_examples)
                 with h5py.File(part_path, "r") as part:
-                    for layer_position in range(n_layers):
-                        hidden[layer_position, tokens, :] = part["hidden"][layer_position]
-                    for name in per_token:
+                    for layer_position in range(len(meta.layers)):
+                        out["hidden"][layer_position, tokens, :] = part["hidden"][layer_position]
+                    for name in ("tokens/input_ids", "tokens/token_type_ids", "tokens/special"):
                         out[name][tokens] = part[name][...]
                     for name in ("row_index", "label", "truncated", "text"):
                         out[f"examples/{name}"][examples] = part[f"examples/{name}"][...]
@@ -387,16 +466,219 @@ def consolidate(
                 token_cursor, example_cursor = tokens.stop, examples.stop
             offsets = np.zeros(n_examples + 1, dtype=np.int64)
             np.cumsum(lengths_all, out=offsets[1:])
-            out.create_dataset("examples/offsets", data=offsets)
-            meta.n_tokens = int(n_tokens)
+            out["examples/offsets"][...] = offsets
             meta.complete = True
             _write_meta_attrs(out, meta)
         _fsync_path(tmp_path)
         os.replace(tmp_path, out_path)
     except BaseException:
+        meta.complete = False
         tmp_path.unlink(missing_ok=True)
         raise
     return out_path
+
+
+def shard_path(out_path: str | Path, index: int, count: int) -> Path:
+    """Where shard ``index`` of ``count`` of the cache ``out_path`` is written.
+
+    ``data/x.h5`` → ``data/x.shard-1-of-4.h5``: beside the merged cache, so the relative
+    paths a merged cache stores stay valid when the folder is moved as a whole.
+    """
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.shard-{index}-of-{count}{out_path.suffix}")
+
+
+def _merged_fingerprint_check(shard_metas: Sequence[tuple[Path, CacheMeta]]) -> None:
+    """Refuse shard sets that are not exactly shards 0..N-1 of one extraction."""
+    problems = []
+    for path, meta in shard_metas:
+        if meta.shard is None:
+            problems.append(f"{path} is not a shard (it was extracted without --shard)")
+    if problems:
+        raise CacheError("Cannot merge: " + "; ".join(problems) + ". Pass the shard files only.")
+    groups = {meta.shard_group for _, meta in shard_metas}
+    if len(groups) > 1:
+        listing = ", ".join(
+            f"{path.name} ({meta.model}, {meta.task}/{meta.split}, group {meta.shard_group[:8]})"
+            for path, meta in shard_metas
+        )
+        raise CacheError(
+            f"Cannot merge shards of different extractions (other model, data or settings): "
+            f"{listing}. Merge only shards made by the same `fewdims extract ... --shard I/N`."
+        )
+    counts = {meta.shard[1] for _, meta in shard_metas if meta.shard}
+    count = counts.pop() if len(counts) == 1 else None
+    indices = sorted(meta.shard[0] for _, meta in shard_metas if meta.shard)
+    if count is None or indices != list(range(count)):
+        expected = f"0..{count - 1} of {count}" if count else "one shard count"
+        missing = sorted(set(range(count)) - set(indices)) if count else []
+        duplicated = sorted({i for i in indices if indices.count(i) > 1})
+        detail = []
+        if missing:
+            detail.append(f"missing shard(s) {missing}")
+        if duplicated:
+            detail.append(f"shard(s) {duplicated} given twice")
+        if not count:
+            detail.append(f"shard counts differ ({sorted(counts | {None} - {None})})")
+        raise CacheError(
+            f"Cannot merge: expected shards {expected}, got {indices} ({'; '.join(detail)}). "
+            "Pass every shard file exactly once (run the missing shards first)."
+        )
+
+
+def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path) -> CacheMeta:
+    """Write one logical cache at ``out_path`` whose datasets map the shard files (no copy).
+
+    The merged example order is shard 0's examples, then shard 1's, ... — the order the
+    unsharded extraction would have produced. Written to ``<out>.tmp`` and renamed, so the
+    final path only ever holds a complete cache. Returns the merged meta.
+    """
+    out_path = Path(out_path)
+    shard_metas: list[tuple[Path, CacheMeta]] = []
+    for path in shard_paths:
+        with Cache.open(path) as shard:
+            shard_metas.append((Path(path), shard.meta))
+    if not shard_metas:
+        raise CacheError("Nothing to merge: pass the shard files written by extract --shard.")
+    _merged_fingerprint_check(shard_metas)
+    shard_metas.sort(key=lambda item: item[1].shard[0] if item[1].shard else 0)
+    first = shard_metas[0][1]
+    merged = CacheMeta.from_dict(first.to_dict())
+    merged.n_examples = sum(meta.n_examples for _, meta in shard_metas)
+    merged.n_tokens = sum(meta.n_tokens for _, meta in shard_metas)
+    merged.n_truncated = sum(meta.n_truncated for _, meta in shard_metas)
+    merged.shard = None
+    merged.fingerprint = first.shard_group
+    merged.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    merged.extra = {
+        **first.extra,
+        "n_parts": sum(m.extra.get("n_parts", 0) for _, m in shard_metas),
+    }
+    out_dir = out_path.resolve().parent
+    merged.shards = [
+        {
+            "path": os.path.relpath(path.resolve(), out_dir),
+            "fingerprint": meta.fingerprint,
+            "n_examples": meta.n_examples,
+            "n_tokens": meta.n_tokens,
+        }
+        for path, meta in shard_metas
+    ]
+    schema = expected_datasets(merged)
+    tmp_path = out_path.with_name(out_path.name + ".tmp")
+    try:
+        with h5py.File(tmp_path, "w") as out:
+            offsets = [np.zeros(1, dtype=np.int64)]
+            for path, _ in shard_metas:
+                with Cache.open(path) as shard:
+                    offsets.append(shard.offsets[1:] + offsets[-1][-1])
+            out.create_dataset(
+                "examples/offsets",
+                data=np.concatenate(offsets),
+                chunks=_chunked((merged.n_examples + 1,), VECTOR_CHUNK, 0),
+                fletcher32=True,
+            )
+            with h5py.File(shard_metas[0][0], "r") as template:
+                dtypes = {name: template[name].dtype for name in _CONCAT_AXIS}
+            for name, axis in _CONCAT_AXIS.items():
+                shape = schema[name][0]
+                layout = h5py.VirtualLayout(shape=shape, dtype=dtypes[name])
+                cursor = 0
+                for source, (_, meta) in zip(merged.shards, shard_metas, strict=True):
+                    source_shape = expected_datasets(meta)[name][0]
+                    length = source_shape[axis]
+                    target = [slice(None)] * len(shape)
+                    target[axis] = slice(cursor, cursor + length)
+                    layout[tuple(target)] = h5py.VirtualSource(
+                        source["path"], name, shape=source_shape
+                    )
+                    cursor += length
+                out.create_virtual_dataset(name, layout)
+            merged.complete = True
+            _write_meta_attrs(out, merged)
+        _fsync_path(tmp_path)
+        os.replace(tmp_path, out_path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return merged
+
+
+def _check_merged_sources(path: Path, meta: CacheMeta) -> None:
+    """A merged cache is only as good as its shards: each must exist and be the one merged."""
+    for source in meta.shards:
+        shard = path.parent / source["path"]
+        fix = (
+            "Keep the shard files beside the merged cache (merge makes no copy) or re-run "
+            "`fewdims merge` on the current shards."
+        )
+        if not shard.is_file():
+            raise CacheError(f"Merged cache {path} reads shard {shard}, which is missing. {fix}")
+        try:
+            with h5py.File(shard, "r") as handle:
+                fingerprint = json.loads(handle.attrs["meta"]).get("fingerprint")
+        except (OSError, KeyError, TypeError, ValueError) as error:
+            raise CacheError(
+                f"Merged cache {path} reads shard {shard}, which cannot be read ({error}). {fix}"
+            ) from error
+        if fingerprint != source["fingerprint"]:
+            raise CacheError(
+                f"Merged cache {path}: shard {shard} was replaced by a different cache since "
+                f"the merge (fingerprint {str(fingerprint)[:12]} ≠ {source['fingerprint'][:12]}). {fix}"
+            )
+
+
+@contextmanager
+def exclusive_lock(out_path: str | Path, *, wait: bool = False) -> Iterator[None]:
+    """Hold ``<out>.lock`` (flock) while writing ``out``; refuse, or wait, when another holds it.
+
+    The kernel drops an flock when its process dies, so a lock file left by a killed run is
+    stale by construction and is simply taken over. The lock file is removed on exit; a waiter
+    may then hold a lock on the removed file, so after locking we check that the path still
+    names the file we locked, and retry if not. (flock is per machine: on a shared network
+    filesystem, give each machine its own --out, as ``--shard`` does.)
+    """
+    out_path = Path(out_path)
+    lock_path = out_path.with_name(out_path.name + ".lock")
+    while True:
+        try:
+            handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole run
+        except OSError as error:
+            raise CacheError(
+                f"Cannot create {lock_path} ({error.strerror or error}); the folder of --out "
+                "is not writable. Choose a writable --out."
+            ) from error
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise CacheError(
+                f"Another process ({holder}) is writing {out_path} right now. Wait for it to "
+                "finish, pass --wait to queue behind it, or choose another --out."
+            ) from None
+        try:
+            same_file = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        handle.close()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
+        handle.flush()
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        handle.close()
+
+
+def fingerprint_of(identity: dict[str, Any]) -> str:
+    """sha256 of a JSON-able identity dict (the extraction settings that fix the numbers)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 class Cache:
@@ -432,43 +714,51 @@ class Cache:
                 "fewdims cache. Re-run `fewdims extract` with --overwrite to rebuild it."
             ) from error
         try:
-            if handle.attrs.get("format") != CACHE_FORMAT:
-                raise CacheError(
-                    f"{path} is an HDF5 file but not a fewdims cache (no format attribute "
-                    f"'{CACHE_FORMAT}'). Pass a file written by `fewdims extract`."
-                )
-            version = int(handle.attrs.get("format_version", -1))
-            if version != FORMAT_VERSION:
-                raise CacheError(
-                    f"Cache {path} has format version {version}; this fewdims ({__version__}) "
-                    f"reads version {FORMAT_VERSION}. Re-extract it with this fewdims."
-                )
-            try:
-                meta = CacheMeta.from_dict(json.loads(handle.attrs["meta"]))
-            except (KeyError, TypeError, ValueError) as error:
-                raise CacheError(
-                    f"Cache {path} has a missing or corrupt 'meta' attribute ({error}); "
-                    "re-extract it with --overwrite."
-                ) from error
-            if require_complete and not meta.complete:
-                raise CacheError(
-                    f"Cache {path} is incomplete (its extraction did not finish). Re-run the "
-                    "same `fewdims extract` command to resume it."
-                )
-            for name in (
-                "hidden",
-                "examples/offsets",
-                "examples/label",
-                *(f"pooled/{p}" for p in POOLINGS),
-            ):
-                if name not in handle:
-                    raise CacheError(
-                        f"Cache {path} lacks dataset '{name}'; it is damaged. Re-extract it "
-                        "with --overwrite."
-                    )
+            return cls._checked(handle, path, require_complete)
+        except (OSError, RuntimeError, KeyError) as error:
+            handle.close()
+            raise CacheError(
+                f"Cache {path} is damaged: its HDF5 metadata cannot be read ({error}). Run "
+                "`fewdims verify` on it and re-extract with --overwrite."
+            ) from error
         except BaseException:
             handle.close()
             raise
+
+    @classmethod
+    def _checked(cls, handle: h5py.File, path: Path, require_complete: bool) -> Cache:
+        """Check the format attributes and the schema of an open file (the caller closes it)."""
+        if handle.attrs.get("format") != CACHE_FORMAT:
+            raise CacheError(
+                f"{path} is an HDF5 file but not a fewdims cache (no format attribute "
+                f"'{CACHE_FORMAT}'). Pass a file written by `fewdims extract`."
+            )
+        version = int(handle.attrs.get("format_version", -1))
+        if version != FORMAT_VERSION:
+            raise CacheError(
+                f"Cache {path} has format version {version}; this fewdims ({__version__}) "
+                f"reads version {FORMAT_VERSION}. Re-extract it with this fewdims."
+            )
+        try:
+            meta = CacheMeta.from_dict(json.loads(handle.attrs["meta"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise CacheError(
+                f"Cache {path} has a missing or corrupt 'meta' attribute ({error}); "
+                "re-extract it with --overwrite."
+            ) from error
+        if require_complete and not meta.complete:
+            raise CacheError(
+                f"Cache {path} is incomplete (its extraction did not finish). Re-run the "
+                "same `fewdims extract` command to resume it."
+            )
+        missing = [name for name in expected_datasets(meta) if not _has(handle, name)]
+        if missing and meta.complete:
+            raise CacheError(
+                f"Cache {path} lacks dataset(s) {', '.join(missing)}; it is damaged. "
+                "Re-extract it with --overwrite."
+            )
+        if meta.shards:
+            _check_merged_sources(path, meta)
         return cls(handle, path, meta)
 
     def close(self) -> None:
@@ -560,7 +850,7 @@ class Cache:
         """The (length_i, H) float32 token vectors of each requested example, in request order."""
         position = self.layer_position(layer)
         offsets = self.offsets
-        dataset = self._handle["hidden"]
+        dataset = self._dataset("hidden")
         vectors = []
         for example_id in example_ids:
             start, stop = int(offsets[example_id]), int(offsets[example_id + 1])
@@ -580,7 +870,7 @@ class Cache:
 
     def token_ids(self, example_ids: Sequence[int]) -> list[np.ndarray]:
         offsets = self.offsets
-        dataset = self._handle["tokens/input_ids"]
+        dataset = self._dataset("tokens/input_ids")
         return [
             self._guard(
                 "tokens/input_ids", lambda i=i: dataset[int(offsets[i]) : int(offsets[i + 1])]
@@ -590,7 +880,7 @@ class Cache:
 
     def token_type_ids(self, example_ids: Sequence[int]) -> list[np.ndarray]:
         offsets = self.offsets
-        dataset = self._handle["tokens/token_type_ids"]
+        dataset = self._dataset("tokens/token_type_ids")
         return [
             self._guard(
                 "tokens/token_type_ids", lambda i=i: dataset[int(offsets[i]) : int(offsets[i + 1])]
@@ -600,7 +890,7 @@ class Cache:
 
     def special_mask(self, example_ids: Sequence[int]) -> list[np.ndarray]:
         offsets = self.offsets
-        dataset = self._handle["tokens/special"]
+        dataset = self._dataset("tokens/special")
         return [
             self._guard(
                 "tokens/special", lambda i=i: dataset[int(offsets[i]) : int(offsets[i + 1])]
@@ -617,25 +907,63 @@ class Cache:
         )
         return names
 
+    def dataset_facts(self) -> dict[str, dict[str, Any]]:
+        """Per dataset: shape, dtype, chunk shape, whether checksummed and whether virtual."""
+        facts: dict[str, dict[str, Any]] = {}
+        for name in self.dataset_names():
+            dataset = self._dataset(name)
+            facts[name] = {
+                "shape": tuple(dataset.shape),
+                "dtype": dataset.dtype,
+                "chunks": dataset.chunks,
+                "fletcher32": bool(dataset.fletcher32),
+                "virtual": bool(dataset.is_virtual),
+            }
+        return facts
+
+    def read(self, name: str, selection: Any = ()) -> np.ndarray:
+        """Raw stored values of any dataset (a slice of it), checksum-checked; for ``verify``."""
+        return self._read(name, selection)
+
+    def shard_paths(self) -> list[Path]:
+        """The shard files a merged cache reads (empty for an ordinary cache)."""
+        return [self.path.parent / source["path"] for source in self.meta.shards]
+
     # ------------------------------------------------------------------ internals
+    def _dataset(self, name: str) -> h5py.Dataset:
+        try:
+            return self._handle[name]
+        except (KeyError, OSError, RuntimeError) as error:
+            raise CacheError(
+                f"Cache {self.path} lacks or cannot open dataset '{name}' ({error}); it is "
+                "damaged. Run `fewdims verify` on it and re-extract with --overwrite."
+            ) from error
+
     def _read(self, name: str, selection: Any = ()) -> np.ndarray:
-        dataset = self._handle[name]
+        dataset = self._dataset(name)
         return self._guard(name, lambda: dataset[selection])
 
     def _read_rows(self, name: str, rows: Sequence[int]) -> np.ndarray:
-        dataset = self._handle[name]
+        dataset = self._dataset(name)
         return np.stack([self._guard(name, lambda r=r: dataset[int(r)]) for r in rows])
 
     def _guard(self, name: str, read: Any) -> np.ndarray:
         """Run a read; turn HDF5 checksum/IO failures into a CacheError naming the dataset."""
         try:
             return read()
-        except OSError as error:
+        except (OSError, RuntimeError) as error:
             raise CacheError(
                 f"Reading dataset '{name}' of cache {self.path} failed ({error}); the file is "
                 "corrupt (checksum mismatch or truncation). Run `fewdims verify` on it and "
                 "re-extract with --overwrite."
             ) from error
+
+
+def _has(handle: h5py.File, name: str) -> bool:
+    try:
+        return name in handle
+    except (OSError, RuntimeError, KeyError):
+        return False
 
 
 def _as_str(cell: Any) -> str:

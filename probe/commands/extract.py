@@ -1,8 +1,19 @@
-"""``fewdims extract``: run a model over one split and write its feature cache."""
+"""``fewdims extract``: run a model over one split and write its feature cache.
+
+Sharding: ``--shard I/N`` (or ``torchrun --nproc_per_node N fewdims extract ...``, which sets
+``RANK``/``WORLD_SIZE``) writes shard I to ``<out stem>.shard-I-of-N.h5``; the process that
+finishes the last shard merges them into ``--out`` (``fewdims merge`` does it by hand, e.g.
+after copying shards from several machines).
+
+``FEWDIMS_PART_TOKENS`` (environment, undocumented in ``--help``): real tokens per crash-safe
+part; tests set it small so a killed run has many parts to resume from. It is part of the
+cache fingerprint, so resume with the same value.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -138,14 +149,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow model code from the hub"
     )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="extract shard I of N (0-based) to <out stem>.shard-I-of-N.h5; under torchrun "
+        "the shard comes from RANK/WORLD_SIZE. The last shard to finish merges all into --out",
+    )
     parser.set_defaults(handler=run)
+
+
+PART_TOKENS_ENV = "FEWDIMS_PART_TOKENS"
+
+
+def part_tokens_from_env() -> int | None:
+    """``$FEWDIMS_PART_TOKENS`` as a positive int, or None when unset."""
+    text = os.environ.get(PART_TOKENS_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise FewdimsError(f"{PART_TOKENS_ENV}={text!r} must be a positive integer (or unset).")
+    return int(text)
+
+
+def resolve_shard(args: argparse.Namespace) -> tuple[int, int]:
+    """``--shard I/N``, else torchrun's RANK/WORLD_SIZE, else (0, 1)."""
+    from extract.sharding import parse_shard, shard_from_env
+
+    if args.shard:
+        return parse_shard(args.shard)
+    return shard_from_env() or (0, 1)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from extract.extractor import ExtractConfig, extract_split
+    from extract.extractor import ExtractConfig, extract_split, merge_if_complete
+    from probe.cache import shard_path
 
+    shard_index, shard_count = resolve_shard(args)
+    part_tokens = part_tokens_from_env()
     split = load_data(args, args.split)
     if args.max_examples:
         split = split.subset(args.max_examples)
@@ -161,12 +203,16 @@ def run(args: argparse.Namespace) -> int:
         compression=args.compression,
         checksum=not args.no_checksum,
         trust_remote_code=args.trust_remote_code,
+        part_tokens=part_tokens,
+        shard_index=shard_index,
+        shard_count=shard_count,
     )
-    out = (
+    merged_out = (
         Path(args.out)
         if args.out
         else default_cache_path(Path("data") / "features", args.model, split.task, split.split)
     )
+    out = shard_path(merged_out, shard_index, shard_count) if shard_count > 1 else merged_out
     with tqdm(
         total=len(split),
         unit="ex",
@@ -197,4 +243,17 @@ def run(args: argparse.Namespace) -> int:
             f"{meta.hidden_size} dims, {meta.n_truncated} truncated; {summary.seconds:.1f} s, "
             f"{summary.tokens_per_second:,.0f} tokens/s, padding {summary.padding_fraction:.1%}{resumed}"
         )
+    if shard_count > 1:
+        merged = merge_if_complete(merged_out, shard_count)
+        if merged is None:
+            print(
+                f"shard {shard_index}/{shard_count} done; the last shard to finish merges all "
+                f"into {merged_out} (or run `fewdims merge {shard_path(merged_out, 0, shard_count)} "
+                f"... --out {merged_out}`)."
+            )
+        else:
+            print(
+                f"{merged_out}: merged {shard_count} shards, {merged.n_examples} examples "
+                "(virtual datasets: keep the shard files beside it)."
+            )
     return 0
