@@ -45,9 +45,8 @@ def _scores(validation: float, eval_score: float, train: float | None = None) ->
 
 def _probe_cells(layer: int, pooling: str, rng: np.random.Generator) -> list[ResultCell]:
     """Every method's cell at one (layer, pooling), with realistic accuracies for SST-2."""
-    quality = (
-        0.78 + 0.01 * LAYERS.index(layer) + {"cls": 0.0, "mean": 0.03, "maxnorm": -0.02}[pooling]
-    )
+    depth = LAYERS.index(layer) / max(1, len(LAYERS) - 1)  # 0 (first probed) .. 1 (last)
+    quality = 0.74 + 0.06 * depth + {"cls": 0.0, "mean": 0.03, "maxnorm": -0.02}[pooling]
     per_dim = 0.5 + 0.12 * rng.random(HIDDEN) ** 3  # (HIDDEN,) validation accuracy, 1 dim
     order = [int(dim) for dim in np.argsort(-per_dim)]
     full_eval = round(quality + 0.08, 4)
@@ -518,20 +517,47 @@ def test_full_only_results_skip_missing_sections(tmp_path):
     assert [r["all dims"] for r in rows] == [f"{0.44 + 0.01 * layer:.3f}" for layer in (1, 1, 2, 2)]
 
 
+def full_only_results(model: str, offset: float, weights: str = WEIGHTS) -> ResultsFile:
+    """A small probe file: all-dims cells only, at 2 layers × 2 poolings."""
+    cells = [
+        ResultCell(layer, pooling, "full", [], {"eval": {METRIC: offset + 0.01 * layer}})
+        for layer in (1, 2)
+        for pooling in ("cls", "mean")
+    ]
+    provenance = {"model": model, "weights_sha256": weights}
+    return ResultsFile("probe", "sst2", METRIC, provenance=provenance, cells=cells)
+
+
 def test_mixed_models_warn_and_get_separate_sections(tmp_path):
-    first = build_probe_results(model="bert-base-uncased").save(tmp_path / "a.json")
-    second = build_probe_results(model="roberta-base", seed=1).save(tmp_path / "b.json")
+    first = full_only_results("bert-base-uncased", 0.80).save(tmp_path / "a.json")
+    second = full_only_results("roberta-base", 0.90).save(tmp_path / "b.json")
     paths = render_report([first, second], tmp_path / "out")
     markdown = paths.markdown.read_text(encoding="utf-8")
     assert len(paths.warnings) == 1
     assert "> **Warning:** Task sst2 mixes results from 2 models" in markdown
+    assert str(first) in paths.warnings[0] and str(second) in paths.warnings[0]
     assert "## Task sst2 — bert-base-uncased" in markdown
     assert "## Task sst2 — roberta-base" in markdown
     assert 'class="warning"' in paths.html.read_text(encoding="utf-8")
-    assert len(paths.plots) == 10
-    rows = parse_table(markdown, "### Summary", occurrence=1)
-    roberta_full = build_probe_results(model="roberta-base", seed=1).find(4, "cls", "full")[0]
-    assert rows[0]["all dims"].strip("*") == f"{roberta_full.scores['eval'][METRIC]:.3f}"
+    assert {p.name for p in paths.plots} == {
+        f"sst2-{model}_{name}.png"
+        for model in ("bert-base-uncased", "roberta-base")
+        for name in ("layer_pooling_heatmap", "pooling_comparison")
+    }
+    bert_rows = parse_table(markdown, "### Summary", occurrence=0)
+    roberta_rows = parse_table(markdown, "### Summary", occurrence=1)
+    assert [r["all dims"] for r in bert_rows] == ["0.810", "0.810", "0.820", "0.820"]
+    assert [r["all dims"] for r in roberta_rows] == ["0.910", "0.910", "0.920", "0.920"]
+
+
+def test_same_model_from_different_weights_warns_but_pools(tmp_path):
+    first = full_only_results("bert-base-uncased", 0.80).save(tmp_path / "a.json")
+    second = full_only_results("bert-base-uncased", 0.80, weights="b" * 64).save(
+        tmp_path / "b.json"
+    )
+    paths = render_report([first, second], tmp_path / "out")
+    assert len(paths.warnings) == 1 and "different weights" in paths.warnings[0]
+    assert "## Task sst2\n" in paths.markdown.read_text(encoding="utf-8")
 
 
 # ---- errors and CLI ----
@@ -567,8 +593,8 @@ def test_non_results_json_and_other_version_raise(tmp_path):
         render_report([broken], tmp_path / "out")
 
 
-def test_cli_writes_report_and_exits_0(tmp_path, capsys, probe_results):
-    path = probe_results.save(tmp_path / "sst2.json")
+def test_cli_writes_report_and_exits_0(tmp_path, capsys):
+    path = full_only_results(MODEL, 0.8).save(tmp_path / "sst2.json")
     assert main(["report", str(path), "--out", str(tmp_path / "reports" / "sst2")]) == 0
     out = capsys.readouterr().out
     assert "report.html" in out
