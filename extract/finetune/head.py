@@ -180,6 +180,13 @@ class SelectedDimsModel(nn.Module):
         encoder_parameters = [p for p in self.encoder.parameters() if p.requires_grad]
         return encoder_parameters, list(self.heads[task].parameters())
 
+    def restore_encoder(self) -> nn.Module:
+        """Put the full block list and the pooler back for good (the caller's model, intact)."""
+        setattr(self._block_container, self._block_list_name, nn.ModuleList(self._all_blocks))
+        if self._pooler is not None:
+            self.encoder.pooler = self._pooler
+        return self.encoder
+
     @contextmanager
     def full_encoder(self) -> Iterator[nn.Module]:
         """The encoder with all its blocks and its pooler back in place (to hash or save it)."""

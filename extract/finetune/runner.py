@@ -135,138 +135,149 @@ def run_finetune(
         frozen=config.freeze,
         maxnorm_includes_special=config.maxnorm_includes_special,
     ).to(device)
-    identity = _identity(config, tasks, weights_before, choice, layer, pooling)
-    store = CheckpointStore(
-        checkpoint_dir(out_path),
-        hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
-    )
-    saved = store.load()
-    record: dict[str, Any] = json.loads(saved["record"]) if saved else {"cells": [], "own": {}}
-    resumed_from = None
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
-    for stage_index, task in enumerate(stage_tasks):
-        stage_number = stage_index + 1
-        torch.manual_seed(config.seed + 1000 * stage_index)
-        model.add_head(task.head_key, config.head, task.n_outputs)
-        resume: dict[str, Any] | None = None
-        if saved is not None and stage_number <= saved["stage"]:
-            if stage_number < saved["stage"]:
-                continue  # finished before the interruption; restored with the stage saved
-            model.load_state_dict(saved["model"])
-            resumed_from = {"stage": saved["stage"], "epochs_done": saved["epochs_done"]}
-            resume, saved = saved, None
-            if resume["stage_done"]:
-                continue
-        stage_started = time.perf_counter()
-        n_batches = -(-len(task.train) // config.batch_size)
-        optimizer, scheduler = build_optimizer(
-            model,
-            task.head_key,
-            lr=config.lr,
-            head_lr=config.head_lr,
-            weight_decay=config.weight_decay,
-            total_steps=n_batches * config.epochs,
-            warmup_ratio=config.warmup_ratio,
+    try:
+        identity = _identity(config, tasks, weights_before, choice, layer, pooling)
+        store = CheckpointStore(
+            checkpoint_dir(out_path),
+            hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
         )
-        first_epoch = 1
-        steps: list[dict[str, Any]] = []
-        if resume is not None:  # part-way through this stage: continue its epochs
-            optimizer.load_state_dict(resume["optimizer"])
-            scheduler.load_state_dict(resume["scheduler"])
-            if scaler is not None and resume.get("scaler"):
-                scaler.load_state_dict(resume["scaler"])
-            torch.set_rng_state(resume["rng_cpu"])
-            if device.type == "cuda" and resume.get("rng_cuda"):
-                torch.cuda.set_rng_state_all(resume["rng_cuda"])
-            first_epoch = resume["epochs_done"] + 1
-            steps = record["steps"]
-            stage_started -= record["stage_seconds"]
-        scores: dict[str, float] = steps[-1]["eval"] if steps else {}
-        for epoch in range(first_epoch, config.epochs + 1):
-            epoch_started = time.perf_counter()
-            train_loss = train_epoch(
+        saved = store.load()
+        record: dict[str, Any] = json.loads(saved["record"]) if saved else {"cells": [], "own": {}}
+        resumed_from = None
+        scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
+        for stage_index, task in enumerate(stage_tasks):
+            stage_number = stage_index + 1
+            torch.manual_seed(config.seed + 1000 * stage_index)
+            model.add_head(task.head_key, config.head, task.n_outputs)
+            resume: dict[str, Any] | None = None
+            if saved is not None and stage_number <= saved["stage"]:
+                if stage_number < saved["stage"]:
+                    continue  # finished before the interruption; restored with the stage saved
+                model.load_state_dict(saved["model"])
+                resumed_from = {"stage": saved["stage"], "epochs_done": saved["epochs_done"]}
+                resume, saved = saved, None
+                if resume["stage_done"]:
+                    continue
+            stage_started = time.perf_counter()
+            n_batches = -(-len(task.train) // config.batch_size)
+            optimizer, scheduler = build_optimizer(
                 model,
-                task,
-                optimizer,
-                scheduler,
-                scaler,
-                device,
-                batch_size=config.batch_size,
-                seed=config.seed,
-                stage=stage_number,
-                n_stages=len(stage_tasks),
-                epoch=epoch,
-                n_epochs=config.epochs,
-                progress=progress,
+                task.head_key,
+                lr=config.lr,
+                head_lr=config.head_lr,
+                weight_decay=config.weight_decay,
+                total_steps=n_batches * config.epochs,
+                warmup_ratio=config.warmup_ratio,
             )
-            scores, eval_seconds = evaluate(model, task, device, config.batch_size)
-            steps.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": train_loss,
-                    "eval": scores,
-                    "seconds": time.perf_counter() - epoch_started,
-                    "eval_seconds": eval_seconds,
-                }
-            )
-            if progress is not None:
-                progress(
-                    TrainProgress(
-                        "epoch",
+            first_epoch = 1
+            steps: list[dict[str, Any]] = []
+            if resume is not None:  # part-way through this stage: continue its epochs
+                optimizer.load_state_dict(resume["optimizer"])
+                scheduler.load_state_dict(resume["scheduler"])
+                if scaler is not None and resume.get("scaler"):
+                    scaler.load_state_dict(resume["scaler"])
+                torch.set_rng_state(resume["rng_cpu"])
+                if device.type == "cuda" and resume.get("rng_cuda"):
+                    torch.cuda.set_rng_state_all(resume["rng_cuda"])
+                first_epoch = resume["epochs_done"] + 1
+                steps = record["steps"]
+                stage_started -= record["stage_seconds"]
+            scores: dict[str, float] = steps[-1]["eval"] if steps else {}
+            for epoch in range(first_epoch, config.epochs + 1):
+                epoch_started = time.perf_counter()
+                train_loss = train_epoch(
+                    model,
+                    task,
+                    optimizer,
+                    scheduler,
+                    scaler,
+                    device,
+                    batch_size=config.batch_size,
+                    seed=config.seed,
+                    stage=stage_number,
+                    n_stages=len(stage_tasks),
+                    epoch=epoch,
+                    n_epochs=config.epochs,
+                    progress=progress,
+                )
+                scores, eval_seconds = evaluate(model, task, device, config.batch_size)
+                steps.append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": train_loss,
+                        "eval": scores,
+                        "seconds": time.perf_counter() - epoch_started,
+                        "eval_seconds": eval_seconds,
+                    }
+                )
+                if progress is not None:
+                    progress(
+                        TrainProgress(
+                            "epoch",
+                            stage_number,
+                            len(stage_tasks),
+                            task.name,
+                            epoch,
+                            config.epochs,
+                            n_batches,
+                            n_batches,
+                            train_loss,
+                            scores,
+                        )
+                    )
+                record["steps"] = steps
+                record["stage_seconds"] = time.perf_counter() - stage_started
+                store.save(
+                    _checkpoint_state(
+                        model,
+                        optimizer,
+                        scheduler,
+                        scaler,
+                        device,
+                        record,
                         stage_number,
-                        len(stage_tasks),
-                        task.name,
                         epoch,
-                        config.epochs,
-                        n_batches,
-                        n_batches,
-                        train_loss,
-                        scores,
+                        False,
                     )
                 )
-            record["steps"] = steps
-            record["stage_seconds"] = time.perf_counter() - stage_started
-            store.save(
-                _checkpoint_state(
-                    model, optimizer, scheduler, scaler, device, record, stage_number, epoch, False
+            record["cells"].extend(
+                _stage_cells(
+                    model,
+                    stage_tasks[: stage_index + 1],
+                    stage_index,
+                    scores,
+                    steps,
+                    time.perf_counter() - stage_started,
+                    record["own"],
+                    config,
+                    choice,
+                    device,
+                    loaded.name,
+                    tasks,
                 )
             )
-        record["cells"].extend(
-            _stage_cells(
-                model,
-                stage_tasks[: stage_index + 1],
-                stage_index,
-                scores,
-                steps,
-                time.perf_counter() - stage_started,
-                record["own"],
-                config,
-                choice,
-                device,
-                loaded.name,
-                tasks,
+            record["steps"] = []
+            store.save(
+                _checkpoint_state(
+                    model,
+                    optimizer,
+                    scheduler,
+                    scaler,
+                    device,
+                    record,
+                    stage_number,
+                    config.epochs,
+                    True,
+                )
             )
-        )
-        record["steps"] = []
-        store.save(
-            _checkpoint_state(
-                model,
-                optimizer,
-                scheduler,
-                scaler,
-                device,
-                record,
-                stage_number,
-                config.epochs,
-                True,
-            )
-        )
-    with model.full_encoder() as encoder:
-        weights_after = weights_sha256(encoder)
-        if config.save_model:
-            _save_model(encoder, loaded, model, config, choice, layer, pooling, stage_tasks)
-    if config.freeze and weights_after != weights_before:
-        raise RuntimeError("bug: a frozen encoder's weights changed during fine-tuning")
+        with model.full_encoder() as encoder:
+            weights_after = weights_sha256(encoder)
+            if config.save_model:
+                _save_model(encoder, loaded, model, config, choice, layer, pooling, stage_tasks)
+        if config.freeze and weights_after != weights_before:
+            raise RuntimeError("bug: a frozen encoder's weights changed during fine-tuning")
+    finally:
+        model.restore_encoder()
     results = ResultsFile(
         kind="finetune",
         task=tasks[0].name,
