@@ -169,13 +169,12 @@ def _scan_datasets(cache: Cache, report: VerifyReport) -> None:
             try:
                 block = cache.read(name, selection)
             except CacheError:
-                bad_blocks.append(f"{start}:{stop}")
+                bad_blocks.extend(_locate_bad_chunks(cache, name, fact, axis, start, stop))
                 continue
             report.bytes_read += block.nbytes
             if check_finite:
                 values = to_float32(block, cache.meta.dtype)
                 non_finite += int(values.size - np.count_nonzero(np.isfinite(values)))
-        axis_name = "tokens" if name == "hidden" or name.startswith("tokens/") else "examples"
         if bad_blocks:
             shown = ", ".join(bad_blocks[:3]) + (" ..." if len(bad_blocks) > 3 else "")
             report.problems.append(
@@ -183,11 +182,33 @@ def _scan_datasets(cache: Cache, report: VerifyReport) -> None:
                     file,
                     name,
                     f"unreadable (checksum mismatch or truncated data) in {len(bad_blocks)} "
-                    f"block(s) of {axis_name} {shown}",
+                    f"chunk(s): {shown}",
                 )
             )
         if non_finite:
             report.problems.append(Problem(file, name, f"{non_finite:,} NaN/inf value(s)"))
+
+
+def _locate_bad_chunks(
+    cache: Cache, name: str, fact: dict, axis: int, start: int, stop: int
+) -> list[str]:
+    """Re-read a failed block chunk by chunk; name each unreadable one (layer, row range)."""
+    axis_name = "tokens" if name == "hidden" or name.startswith("tokens/") else "examples"
+    chunks = fact["chunks"] or fact["shape"]
+    step = chunks[axis]
+    layer_positions = range(fact["shape"][0]) if axis == 1 else [None]
+    bad = []
+    for layer_position in layer_positions:
+        for chunk_start in range(start, stop, step):
+            chunk_stop = min(stop, chunk_start + step)
+            rows = slice(chunk_start, chunk_stop)
+            selection = rows if layer_position is None else (layer_position, rows)
+            try:
+                cache.read(name, selection)
+            except CacheError:
+                where = "" if layer_position is None else f"layer {cache.layers[layer_position]}, "
+                bad.append(f"{where}{axis_name} {chunk_start}:{chunk_stop}")
+    return bad or [f"{axis_name} {start}:{stop}"]
 
 
 def _check_offsets_and_counts(cache: Cache, report: VerifyReport) -> None:

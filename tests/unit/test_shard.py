@@ -105,7 +105,7 @@ def test_merged_shards_equal_the_single_process_cache(single_and_shards):
 
 
 def test_merged_cache_is_reused_and_extract_sees_it_as_done(single_and_shards, tiny_model_dir):
-    single, merged, split = single_and_shards
+    _, merged, split = single_and_shards
     before = merged.stat().st_mtime_ns
     assert merge_if_complete(merged, 2) is not None
     assert merged.stat().st_mtime_ns == before
