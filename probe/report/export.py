@@ -2,7 +2,8 @@
 
 * ``results.json`` — every input results file, unchanged, in one JSON document (with the path
   each came from), so one file carries the whole report's data;
-* ``results.csv`` — one row per cell for spreadsheets and pandas. Columns: ``task, kind, layer,
+* ``results.csv`` — one row per cell for spreadsheets and pandas. Columns: ``task`` (for a
+  fine-tuning cell, the task it scores, ``details["task"]``), ``kind, layer,
   pooling, method, k, dims`` (space-separated, in selection order; empty = all dims), then one
   ``<split>_<metric>`` column per split × metric found in any cell (empty where a cell has no
   such score), then ``seconds, model, weights_sha256, source``. Floats are written with
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from probe import __version__
-from probe.report.inputs import LoadedResults
+from probe.report.inputs import LoadedResults, finetune_task
 
 MERGED_FORMAT = "fewdims-results-merged"
 MERGED_VERSION = 1
@@ -67,8 +68,9 @@ def csv_rows(loaded: Sequence[LoadedResults]) -> tuple[list[str], list[dict[str,
     for item in loaded:
         results = item.results
         for cell in results.cells:
+            task = finetune_task(results, cell)[0] if results.kind == "finetune" else results.task
             row = {
-                "task": results.task,
+                "task": task,
                 "kind": results.kind,
                 "layer": str(cell.layer),
                 "pooling": cell.pooling,

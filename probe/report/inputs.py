@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probe.errors import FewdimsError
-from probe.results import ResultsError, ResultsFile, ResultsFormatError
+from probe.results import ResultCell, ResultsError, ResultsFile, ResultsFormatError
+from probe.tasks import get_task
 
 UNKNOWN_MODEL = "unknown model"
 
@@ -42,13 +43,18 @@ class TaskGroup:
     model: str
     primary_metric: str
     probe_files: list[LoadedResults] = field(default_factory=list)
-    finetune_files: list[LoadedResults] = field(default_factory=list)
+    # Fine-tuning cells that score this task, with the file each came from. A cross-task
+    # fine-tuning file spreads its cells over several groups (``details["task"]``).
+    finetune_cells: list[tuple[LoadedResults, ResultCell]] = field(default_factory=list)
     # True when the same task also has results from another model, so titles must name the model.
     shares_task: bool = False
 
     @property
     def files(self) -> list[LoadedResults]:
-        return self.probe_files + self.finetune_files
+        """Every file with a cell in this group, probe files first, each once."""
+        finetune = [item for item, _ in self.finetune_cells]
+        unique = {id(item): item for item in [*self.probe_files, *finetune]}
+        return list(unique.values())
 
     @property
     def title(self) -> str:
@@ -85,11 +91,12 @@ def load_results(paths: Sequence[str | Path]) -> list[LoadedResults]:
 
 
 def group_by_task(loaded: Sequence[LoadedResults]) -> tuple[list[TaskGroup], list[str]]:
-    """Group files into (task, model) sections, in first-seen order, plus warning lines.
+    """Group results into (task, model) sections, in first-seen order, plus warning lines.
 
-    Fine-tuning files join the probe group of the same task and model name; if there is none
-    (fine-tuned from a model that was not probed) they join the task's first group, or form
-    their own group when the task has no probe results at all.
+    Fine-tuning cells join the probe group of the task they score (``details["task"]``, else
+    the file's task) and the same model name; if there is none (fine-tuned from a model that
+    was not probed) they join that task's first group, or form their own group when the task
+    has no probe results at all.
     """
     groups: dict[tuple[str, str], TaskGroup] = {}
     for item in loaded:
@@ -103,37 +110,60 @@ def group_by_task(loaded: Sequence[LoadedResults]) -> tuple[list[TaskGroup], lis
     for item in loaded:
         if item.results.kind != "finetune":
             continue
-        key = (item.results.task, item.model)
-        if key not in groups:
-            same_task = [group for (task, _), group in groups.items() if task == key[0]]
-            if same_task:
-                same_task[0].finetune_files.append(item)
-                continue
-            groups[key] = TaskGroup(item.results.task, item.model, item.results.primary_metric)
-        groups[key].finetune_files.append(item)
+        for cell in item.results.cells:
+            task, metric = finetune_task(item.results, cell)
+            key = (task, item.model)
+            if key not in groups:
+                same_task = [group for (name, _), group in groups.items() if name == task]
+                if same_task:
+                    same_task[0].finetune_cells.append((item, cell))
+                    continue
+                groups[key] = TaskGroup(task, item.model, metric)
+            groups[key].finetune_cells.append((item, cell))
     ordered = list(groups.values())
-    warnings = _mixing_warnings(ordered, loaded)
+    warnings = _mixing_warnings(ordered)
     return ordered, warnings
 
 
-def _mixing_warnings(groups: list[TaskGroup], loaded: Sequence[LoadedResults]) -> list[str]:
+def finetune_task(results: ResultsFile, cell: ResultCell) -> tuple[str, str]:
+    """The task a fine-tuning cell scores and its primary metric.
+
+    A cross-task run writes one file named after its first task; each cell says which task it
+    was evaluated on in ``details["task"]`` (and its metric in ``details["primary_metric"]``).
+    """
+    task = str(cell.details.get("task") or results.task)
+    metric = cell.details.get("primary_metric")
+    if not metric:
+        metric = results.primary_metric if task == results.task else _task_metric(task)
+    return task, str(metric)
+
+
+def _task_metric(task: str) -> str:
+    try:
+        return get_task(task).primary_metric
+    except FewdimsError:
+        return "score"
+
+
+def _mixing_warnings(groups: list[TaskGroup]) -> list[str]:
     """Warn where one task's results come from different models or different weights."""
     warnings = []
-    tasks = sorted({item.results.task for item in loaded})
+    tasks = list(dict.fromkeys(group.task for group in groups))
     for task in tasks:
-        items = [item for item in loaded if item.results.task == task]
+        task_groups = [group for group in groups if group.task == task]
+        items = list({id(i): i for group in task_groups for i in group.files}.values())
         models = sorted({item.model for item in items})
         if len(models) > 1:
-            for group in groups:
-                if group.task == task:
-                    group.shares_task = True
+            for group in task_groups:
+                group.shares_task = True
             listing = "; ".join(
                 f"{model} ({', '.join(str(i.path) for i in items if i.model == model)})"
                 for model in models
             )
             warnings.append(
-                f"Task {task} mixes results from {len(models)} models: {listing}. Each model "
-                "'s probe results get their own section; scores across models are not like-for-like."
+                f"Task {task} mixes results from {len(models)} models: {listing}. Each model's "
+                "probe results get their own section; scores across models are not "
+                "like-for-like."
             )
         for model in models:
             hashes = sorted({i.weights_sha256 for i in items if i.model == model} - {""})
@@ -144,10 +174,10 @@ def _mixing_warnings(groups: list[TaskGroup], loaded: Sequence[LoadedResults]) -
                     f"(sha256 {short}); they are pooled in one section — re-run on one "
                     "checkpoint for a clean comparison."
                 )
-        metrics = sorted({item.results.primary_metric for item in items})
+        metrics = sorted({i.results.primary_metric for g in task_groups for i in g.probe_files})
         if len(metrics) > 1:
             warnings.append(
-                f"Task {task}: results files disagree on the primary metric ({', '.join(metrics)}); "
-                "the section uses the first file's metric."
+                f"Task {task}: results files disagree on the primary metric "
+                f"({', '.join(metrics)}); the section uses the first file's metric."
             )
     return warnings

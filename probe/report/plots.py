@@ -11,6 +11,7 @@ Every function returns the written path, or ``None`` when the results hold nothi
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,13 +389,13 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
         return None
     metric = summary.primary_metric
     labels = [
-        f"{result.label}\n{_encoder_text(result.frozen_encoder)}layer {result.layer} / "
-        f"{result.pooling}"
+        "\n".join(textwrap.wrap(result.label, 24))
+        + f"\n{_encoder_text(result.frozen_encoder)}layer {result.layer} / {result.pooling}"
         for result in summary.finetunes
     ]
     frozen = [result.frozen_probe_eval for result in summary.finetunes]
     tuned = [result.eval(metric) for result in summary.finetunes]
-    figure = _new_figure(max(5.5, 2.3 * len(labels) + 1.5), 4.4)
+    figure = _new_figure(max(5.5, 2.4 * len(labels) + 1.5), 4.8)
     axes = figure.subplots()
     positions = list(range(len(labels)))
     for offset, values, name, color in (

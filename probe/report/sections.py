@@ -291,7 +291,8 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
             )
         ]
     metric = summary.primary_metric
-    columns = (
+    has_forgetting = any(math.isfinite(result.forgetting) for result in summary.finetunes)
+    columns = [
         "stage",
         "layer",
         "pooling",
@@ -301,9 +302,9 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
         f"frozen probe ({metric})",
         f"fine-tuned ({metric})",
         "gain",
-        "epochs",
-        "seconds",
-    )
+    ]
+    columns += ["forgetting"] if has_forgetting else []
+    columns += ["epochs", "seconds"]
     table_rows = []
     for result in summary.finetunes:
         tuned = result.eval(metric)
@@ -312,28 +313,37 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
         frozen_text = format_score(result.frozen_probe_eval)
         if result.frozen_probe_source:
             frozen_text += f" ({result.frozen_probe_source})"
-        table_rows.append(
-            (
-                TableCell(result.label),
-                TableCell(str(result.layer)),
-                TableCell(result.pooling),
-                TableCell(format_dims(result.dims) if result.dims else "all"),
-                TableCell(encoder),
-                TableCell(result.head or MISSING),
-                TableCell(frozen_text),
-                TableCell(format_score(tuned)),
-                TableCell(f"{gain:+.3f}" if math.isfinite(gain) else MISSING),
-                TableCell(str(len(result.epochs))),
-                TableCell(f"{result.seconds:.1f}"),
-            )
-        )
+        cells = [
+            TableCell(result.label),
+            TableCell(str(result.layer)),
+            TableCell(result.pooling),
+            TableCell(format_dims(result.dims) if result.dims else "all"),
+            TableCell(encoder),
+            TableCell(result.head or MISSING),
+            TableCell(frozen_text),
+            TableCell(format_score(tuned)),
+            TableCell(f"{gain:+.3f}" if math.isfinite(gain) else MISSING),
+        ]
+        if has_forgetting:
+            cells.append(TableCell(format_score(result.forgetting)))
+        cells += [
+            TableCell(str(len(result.epochs)) if result.epochs else MISSING),
+            TableCell(f"{result.seconds:.1f}"),
+        ]
+        table_rows.append(tuple(cells))
     return [
         Table(
-            columns,
+            tuple(columns),
             tuple(table_rows),
             label_columns=6,
             caption=f"{metric} on {summary.eval_split}; frozen probe = the probe on the same "
-            "dims with the encoder frozen.",
+            "dims with the encoder frozen"
+            + (
+                "; forgetting = this task's score right after its own stage minus its score "
+                "after the later stage named in the row."
+                if has_forgetting
+                else "."
+            ),
         )
     ]
 

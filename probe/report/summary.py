@@ -83,7 +83,11 @@ class LayerPoolingRow:
 
 @dataclass
 class FinetuneResult:
-    """One fine-tuning cell, paired with the frozen probe it should be compared with."""
+    """One fine-tuning cell, paired with the frozen probe it should be compared with.
+
+    ``own_stage`` is False for a cell that re-evaluates this task after a later stage trained
+    on another task (a cross-task run); ``forgetting`` is then the drop since its own stage.
+    """
 
     label: str
     layer: int
@@ -94,6 +98,8 @@ class FinetuneResult:
     frozen_encoder: bool | None
     head: str
     epochs: list[dict[str, Any]]
+    own_stage: bool = True
+    forgetting: float = math.nan
     frozen_probe_eval: float = math.nan
     frozen_probe_source: str = ""
 
@@ -142,7 +148,7 @@ def summarize(group: TaskGroup) -> TaskSummary:
     rows = [_summarize_row(layer, pooling, cells, primary) for layer, pooling in keys]
     rows = [row for row in rows if _row_has_numbers(row)]
     finetunes = _summarize_finetunes(group, cells, primary)
-    for result in finetunes:
+    for result in (result for result in finetunes if result.own_stage):
         for row in rows:
             if (row.layer, row.pooling) == (result.layer, result.pooling) and (
                 row.finetuned is None or result.eval(primary) > row.finetuned.eval(primary)
@@ -251,49 +257,51 @@ def _summarize_finetunes(
     cells: dict[tuple[int, str, str], ResultCell],
     primary: str,
 ) -> list[FinetuneResult]:
+    """One entry per fine-tuning cell of the group, in file order (``details`` per the
+    ``finetune`` convention of ``probe.results``: stage, frozen, head, task, trained_on, ...)."""
     results = []
-    for item in group.finetune_files:
-        for index, cell in enumerate(item.results.cells):
-            details = cell.details
-            stage = details.get("stage")
-            dims_text = f"{len(cell.dims)} dims" if cell.dims else "all dims"
-            label = f"{stage if stage is not None else f'stage {index + 1}'} · {dims_text}"
-            frozen = details.get("frozen")
-            result = FinetuneResult(
-                label=label,
-                layer=cell.layer,
-                pooling=cell.pooling,
-                dims=tuple(int(dim) for dim in cell.dims),
-                eval_scores={k: _as_float(v) for k, v in cell.scores.get("eval", {}).items()},
-                seconds=float(cell.seconds or 0.0),
-                frozen_encoder=frozen if isinstance(frozen, bool) else None,
-                head=str(details.get("head", "")),
-                epochs=[step for step in cell.steps if isinstance(step, dict)],
-            )
-            result.frozen_probe_eval, result.frozen_probe_source = _frozen_probe_score(
-                result, frozen, cells, primary
-            )
-            results.append(result)
+    for index, (_, cell) in enumerate(group.finetune_cells):
+        details = cell.details
+        stage = details.get("stage") or f"stage {index + 1}"
+        dims_text = f"{len(cell.dims)} dims" if cell.dims else "all dims"
+        frozen = details.get("frozen")
+        result = FinetuneResult(
+            label=f"{stage} · {dims_text}",
+            layer=cell.layer,
+            pooling=cell.pooling,
+            dims=tuple(int(dim) for dim in cell.dims),
+            eval_scores={k: _as_float(v) for k, v in cell.scores.get("eval", {}).items()},
+            seconds=float(cell.seconds or 0.0),
+            frozen_encoder=frozen if isinstance(frozen, bool) else None,
+            head=str(details.get("head", "")),
+            epochs=[step for step in cell.steps if isinstance(step, dict)],
+            own_stage=details.get("trained_on", group.task) == group.task,
+            forgetting=_as_float(details.get("forgetting")),
+        )
+        result.frozen_probe_eval, result.frozen_probe_source = _frozen_probe_score(
+            result, details, cells, primary
+        )
+        results.append(result)
     return results
 
 
 def _frozen_probe_score(
     result: FinetuneResult,
-    frozen: Any,
+    details: dict[str, Any],
     cells: dict[tuple[int, str, str], ResultCell],
     primary: str,
 ) -> tuple[float, str]:
     """The frozen-encoder probe score to set beside a fine-tuned score, and where it came from.
 
-    Preference: a score the fine-tune run recorded itself; the probe of exactly these dims at
-    this layer/pooling; the all-dims probe when no dims were selected; else nothing (NaN).
+    Preference: the score the fine-tuning run recorded from the cell its dims came from
+    (``details["frozen_probe_eval"]``); the probe of exactly these dims at this layer/pooling
+    in the probe results; the all-dims probe when no dims were selected; else NaN.
     """
-    if isinstance(frozen, (int, float)) and not isinstance(frozen, bool):
-        return float(frozen), "recorded by fine-tuning"
-    if isinstance(frozen, dict):
-        scores = frozen.get("eval", frozen)
-        if isinstance(scores, dict) and primary in scores:
-            return _as_float(scores[primary]), "recorded by fine-tuning"
+    recorded = _as_float(details.get("frozen_probe_eval"))
+    if math.isfinite(recorded):
+        source = details.get("frozen_probe")
+        method = source.get("method") if isinstance(source, dict) else None
+        return recorded, f"{method} probe, recorded by fine-tuning" if method else "recorded"
     wanted = set(result.dims)
     if not wanted:
         full = cells.get((result.layer, result.pooling, "full"))
@@ -342,11 +350,27 @@ def _row_order(key: tuple[int, str]) -> tuple[int, int, str]:
 
 
 def _eval_split(group: TaskGroup) -> str:
+    """Name of the held-out split, from the provenance the probe and fine-tune runs record."""
     for item in group.files:
-        split = item.results.provenance.get("eval_split")
-        if isinstance(split, str) and split:
-            return split
+        provenance = item.results.provenance
+        candidates = [provenance.get("eval_split"), _get(provenance, "eval_cache", "split")]
+        candidates += [
+            _get(entry, "eval", "split")
+            for entry in provenance.get("data") or []
+            if _get(entry, "eval", "task") in (None, group.task)
+        ]
+        for split in candidates:
+            if isinstance(split, str) and split:
+                return split
     return DEFAULT_EVAL_SPLIT
+
+
+def _get(record: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(key)
+    return record
 
 
 def _as_float(value: Any) -> float:

@@ -153,23 +153,58 @@ def build_probe_results(model: str = MODEL, task: str = "sst2", seed: int = 0) -
     return ResultsFile("probe", task, METRIC, provenance=provenance, cells=cells)
 
 
-def build_finetune_results(probe: ResultsFile, model: str = MODEL) -> ResultsFile:
-    """Two stages fine-tuned on the best 3 dims of layer 8 / mean (a pairs-free row choice)."""
+def _finetune_details(task: str, stage: str, trained_on: str, frozen: bool, **extra) -> dict:
+    """``details`` as ``extract.finetune.runner`` writes them."""
+    return {"task": task, "stage": stage, "stages": ["sst2", "cola"], "trained_on": trained_on,
+            "frozen": frozen, "head": "linear", "model": MODEL, "epochs": 2,
+            "primary_metric": "mcc" if task == "cola" else METRIC, **extra}  # fmt: skip
+
+
+def build_finetune_results(probe: ResultsFile) -> tuple[ResultsFile, ResultsFile]:
+    """Two runs on the top triple of layer 8 / mean.
+
+    A cross-task run (sst2, then cola) with the encoder trained: its file is named after sst2
+    but holds a cola cell and an sst2 re-evaluation after the cola stage (forgetting). And a
+    run with the encoder frozen, which records no frozen-probe score of its own.
+    """
     triples = probe.find(layer=8, pooling="mean", method="triples")[0]
     dims = triples.details["top"][0]["dims"]
-    cells = [
-        ResultCell(8, "mean", "finetune", dims, {"eval": {METRIC: 0.8312}},
-                   steps=[{"epoch": 1, "train_loss": 0.52, "eval": {METRIC: 0.81}},
-                          {"epoch": 2, "train_loss": 0.41, "eval": {METRIC: 0.8312}}],
-                   details={"frozen": True, "head": "linear", "stage": "head", "stages": 2,
-                            "model": model}, seconds=310.0),
-        ResultCell(8, "mean", "finetune", dims, {"eval": {METRIC: 0.8724}},
-                   steps=[{"epoch": 1, "train_loss": 0.35, "eval": {METRIC: 0.8724}}],
-                   details={"frozen": False, "head": "linear", "stage": "encoder", "stages": 2,
-                            "model": model}, seconds=1260.0),
+    frozen_probe = {"eval": triples.details["top"][0]["eval"], "method": "triples", "k": 3}
+    frozen_eval = triples.details["top"][0]["eval"][METRIC]
+    epochs = [{"epoch": 1, "train_loss": 0.35, "eval": {METRIC: 0.85}},
+              {"epoch": 2, "train_loss": 0.28, "eval": {METRIC: 0.8724}}]  # fmt: skip
+    cross = [
+        ResultCell(8, "mean", "finetune", dims, {"eval": {METRIC: 0.8724}}, steps=epochs,
+                   details=_finetune_details("sst2", "stage 1: sst2", "sst2", False,
+                                             frozen_probe_eval=frozen_eval,
+                                             frozen_probe=frozen_probe), seconds=1260.0),
+        ResultCell(8, "mean", "finetune", dims, {"eval": {METRIC: 0.8412}},
+                   details=_finetune_details("sst2", "stage 2: cola → eval sst2", "cola", False,
+                                             frozen_probe_eval=frozen_eval,
+                                             frozen_probe=frozen_probe,
+                                             score_after_own_stage=0.8724, forgetting=0.0312),
+                   seconds=14.0),
+        ResultCell(8, "mean", "finetune", dims, {"eval": {"mcc": 0.4113, "accuracy": 0.7709}},
+                   steps=[{"epoch": 1, "train_loss": 0.6, "eval": {"mcc": 0.4113}}],
+                   details=_finetune_details("cola", "stage 2: cola", "cola", False),
+                   seconds=640.0),
     ]  # fmt: skip
-    provenance = {"model": model, "weights_sha256": WEIGHTS, "seed": 7, "eval_split": "dev"}
-    return ResultsFile("finetune", probe.task, METRIC, provenance=provenance, cells=cells)
+    frozen = [
+        ResultCell(8, "mean", "finetune", dims, {"eval": {METRIC: 0.8312}},
+                   steps=epochs[:1], seconds=310.0,
+                   details=_finetune_details("sst2", "stage 1: sst2", "sst2", True)),
+    ]  # fmt: skip
+    provenance = {
+        "model": MODEL,
+        "weights_sha256": WEIGHTS,
+        "seed": 7,
+        "data": [{"train": {"task": "sst2", "split": "train", "source": "glue/SST-2/train.tsv"},
+                  "eval": {"task": "sst2", "split": "dev", "source": "glue/SST-2/dev.tsv"}}],
+    }  # fmt: skip
+    return (
+        ResultsFile("finetune", "sst2", METRIC, provenance=provenance, cells=cross),
+        ResultsFile("finetune", "sst2", METRIC, provenance=provenance, cells=frozen),
+    )
 
 
 # ---- independent expectations (written plainly, not by calling the code under test) ----
@@ -243,7 +278,7 @@ def probe_results() -> ResultsFile:
 
 
 @pytest.fixture(scope="module")
-def finetune_results(probe_results: ResultsFile) -> ResultsFile:
+def finetune_results(probe_results: ResultsFile) -> tuple[ResultsFile, ResultsFile]:
     return build_finetune_results(probe_results)
 
 
@@ -251,8 +286,9 @@ def finetune_results(probe_results: ResultsFile) -> ResultsFile:
 def full_report(tmp_path_factory, probe_results, finetune_results):
     folder = tmp_path_factory.mktemp("full")
     probe_path = probe_results.save(folder / "in" / "sst2-probe.json")
-    finetune_path = finetune_results.save(folder / "in" / "sst2-finetune.json")
-    paths = render_report([probe_path, finetune_path], folder / "report")
+    cross_path = finetune_results[0].save(folder / "in" / "sst2-cola-finetune.json")
+    frozen_path = finetune_results[1].save(folder / "in" / "sst2-frozen.json")
+    paths = render_report([probe_path, cross_path, frozen_path], folder / "report")
     return paths, paths.markdown.read_text(encoding="utf-8")
 
 
@@ -302,7 +338,8 @@ def test_provenance_names_model_weights_data_seed_version_and_timings(full_repor
     assert "- **fewdims version:** 0.1.0" in provenance
     total = sum(cell.seconds for cell in probe_results.cells)
     assert f"- **timings:** {total:.1f} s over {len(probe_results.cells)} cells" in provenance
-    assert "sst2-probe.json" in provenance and "sst2-finetune.json" in provenance
+    for name in ("sst2-probe.json", "sst2-cola-finetune.json", "sst2-frozen.json"):
+        assert f"`{name}`" in provenance or name in provenance
 
 
 # ---- numbers ----
@@ -372,19 +409,37 @@ def test_baseline_table_equals_results_file(full_report, probe_results):
 
 def test_finetune_table_equals_results_file(full_report, probe_results, finetune_results):
     _, markdown = full_report
-    rows = parse_table(markdown, "### Fine-tuning")
-    assert len(rows) == len(finetune_results.cells)
+    cross, frozen_run = finetune_results
+    sst2_cells = [cross.cells[0], cross.cells[1], frozen_run.cells[0]]
+    rows = parse_table(markdown, "### Fine-tuning", occurrence=0)
+    assert len(rows) == len(sst2_cells)
     triples_top = probe_results.find(8, "mean", "triples")[0].details["top"][0]
     frozen = triples_top["eval"][METRIC]
-    for row, cell in zip(rows, finetune_results.cells, strict=True):
+    sources = [
+        "triples probe, recorded by fine-tuning",
+        "triples probe, recorded by fine-tuning",
+        "triples probe, same dims",  # the frozen run recorded none: looked up in the probe file
+    ]
+    for row, cell, source in zip(rows, sst2_cells, sources, strict=True):
         tuned = cell.scores["eval"][METRIC]
         assert row["stage"] == f"{cell.details['stage']} · 3 dims"
         assert row["dims"] == str(cell.dims)
         assert row["encoder"] == ("frozen" if cell.details["frozen"] else "trained")
         assert row["fine-tuned (accuracy)"] == f"{tuned:.3f}"
-        assert row["frozen probe (accuracy)"] == f"{frozen:.3f} (triples probe, same dims)"
+        assert row["frozen probe (accuracy)"] == f"{frozen:.3f} ({source})"
         assert row["gain"] == f"{tuned - frozen:+.3f}"
-        assert row["epochs"] == str(len(cell.steps))
+        assert row["epochs"] == (str(len(cell.steps)) if cell.steps else "—")
+    assert [row["forgetting"] for row in rows] == ["—", "0.031", "—"]
+
+
+def test_cross_task_cells_get_their_own_task_section(full_report, finetune_results):
+    _, markdown = full_report
+    cola = markdown[markdown.index("## Task cola") : markdown.index("## Provenance")]
+    assert "Metric: **mcc on dev**" in cola
+    assert "No probe results for this task" in cola
+    rows = parse_table(markdown, "### Fine-tuning", occurrence=1)
+    assert len(rows) == 1 and rows[0]["fine-tuned (mcc)"] == "0.411"
+    assert rows[0]["stage"] == "stage 2: cola · 3 dims"
 
 
 def test_best_subsets_prefers_validation_and_keeps_first_on_ties():
@@ -415,15 +470,15 @@ def test_html_is_self_contained(full_report):
     assert 'src="http' not in html and "href=" not in html and "<link" not in html
     assert "<script" not in html
     sources = re.findall(r'src="([^"]*)"', html)
-    assert len(sources) == len(paths.plots) == 6
+    assert len(sources) == len(paths.plots) == 7  # 6 for sst2, the fine-tuning one for cola
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert "@import" not in html and "url(" not in html
 
 
 def test_csv_round_trips_one_row_per_cell(full_report, probe_results, finetune_results):
     paths, _ = full_report
-    all_cells = [("probe", c) for c in probe_results.cells] + [
-        ("finetune", c) for c in finetune_results.cells
+    all_cells = [("probe", "sst2", c) for c in probe_results.cells] + [
+        ("finetune", "sst2", c) for results in finetune_results for c in results.cells
     ]
     frame = pd.read_csv(paths.results_csv, dtype={"dims": str}, keep_default_na=False)
     assert len(frame) == len(all_cells)
@@ -440,9 +495,9 @@ def test_csv_round_trips_one_row_per_cell(full_report, probe_results, finetune_r
         "weights_sha256",
     ):
         assert column in frame.columns
-    for (kind, cell), (_, row) in zip(all_cells, frame.iterrows(), strict=True):
-        assert (row["kind"], row["layer"], row["pooling"], row["method"]) == (
-            kind, cell.layer, cell.pooling, cell.method
+    for (kind, task, cell), (_, row) in zip(all_cells, frame.iterrows(), strict=True):
+        assert (row["kind"], row["task"], row["layer"], row["pooling"], row["method"]) == (
+            kind, cell.details.get("task", task), cell.layer, cell.pooling, cell.method
         )  # fmt: skip
         assert row["k"] == len(cell.dims)
         assert row["dims"] == " ".join(str(d) for d in cell.dims)
@@ -460,7 +515,7 @@ def test_merged_json_holds_every_input_file(full_report, probe_results, finetune
     paths, _ = full_report
     merged = json.loads(paths.results_json.read_text(encoding="utf-8"))
     assert merged["format"] == "fewdims-results-merged"
-    assert [entry["kind"] for entry in merged["results"]] == ["probe", "finetune"]
+    assert [entry["kind"] for entry in merged["results"]] == ["probe", "finetune", "finetune"]
     reloaded = ResultsFile.from_dict(
         {k: v for k, v in merged["results"][0].items() if k != "source"}
     )
@@ -471,9 +526,10 @@ def test_plots_are_valid_pngs_of_useful_size(full_report):
     paths, markdown = full_report
     names = sorted(path.name for path in paths.plots)
     assert names == sorted(
-        f"sst2_{name}.png"
-        for name in ("score_vs_dims", "layer_pooling_heatmap", "pairs", "per_dim_scores",
-                     "pooling_comparison", "finetune")
+        [f"sst2_{name}.png"
+         for name in ("score_vs_dims", "layer_pooling_heatmap", "pairs", "per_dim_scores",
+                      "pooling_comparison", "finetune")]
+        + ["cola_finetune.png"]
     )  # fmt: skip
     for path in paths.plots:
         width, height = png_size(path)
@@ -667,7 +723,12 @@ def test_finetune_only_file_renders_its_table_and_plot(tmp_path):
     cells = [
         ResultCell(12, "cls", "finetune", [], {"eval": {METRIC: 0.66}}, details={"stage": "full"}),
         ResultCell(
-            12, "cls", "finetune", [5, 9], {"eval": {METRIC: 0.61}}, details={"frozen": 0.55}
+            12,
+            "cls",
+            "finetune",
+            [5, 9],
+            {"eval": {METRIC: 0.61}},
+            details={"frozen_probe_eval": 0.55},
         ),
     ]
     path = ResultsFile("finetune", "rte", METRIC, provenance={"model": "m"}, cells=cells).save(
@@ -680,7 +741,7 @@ def test_finetune_only_file_renders_its_table_and_plot(tmp_path):
     rows = parse_table(markdown, "### Fine-tuning")
     assert [row["fine-tuned (accuracy)"] for row in rows] == ["0.660", "0.610"]
     assert rows[0]["stage"] == "full · all dims" and rows[0]["frozen probe (accuracy)"] == "—"
-    assert rows[1]["frozen probe (accuracy)"] == "0.550 (recorded by fine-tuning)"
+    assert rows[1]["frozen probe (accuracy)"] == "0.550 (recorded)"
     assert rows[1]["gain"] == "+0.060"
     assert [p.name for p in paths.plots] == ["rte_finetune.png"]
 
