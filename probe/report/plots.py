@@ -384,7 +384,7 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
 
 
 def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
-    """Frozen-encoder probe vs fine-tuned score for each fine-tuning result."""
+    """Frozen-encoder probe vs fine-tuning run, side by side for each fine-tuning result."""
     if not summary.finetunes:
         return None
     metric = summary.primary_metric
@@ -393,25 +393,31 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
         + f"\n{_encoder_text(result.frozen_encoder)}layer {result.layer} / {result.pooling}"
         for result in summary.finetunes
     ]
-    frozen = [result.frozen_probe_eval for result in summary.finetunes]
-    tuned = [result.eval(metric) for result in summary.finetunes]
+    series = (
+        ("frozen probe, same dims (fewdims probe)", "#7f7f7f"),
+        ("fine-tuning run", "#9467bd"),
+    )
+    values = [(result.frozen_probe_eval, result.eval(metric)) for result in summary.finetunes]
     figure = _new_figure(max(5.5, 2.4 * len(labels) + 1.5), 4.8)
     axes = figure.subplots()
-    positions = list(range(len(labels)))
-    for offset, values, name, color in (
-        (-0.2, frozen, "frozen encoder + probe", "#7f7f7f"),
-        (0.2, tuned, "fine-tuned", "#9467bd"),
-    ):
-        xs = [p + offset for p, v in zip(positions, values, strict=True) if math.isfinite(v)]
-        ys = [v for v in values if math.isfinite(v)]
-        bars = axes.bar(xs, ys, width=0.4, label=name, color=color)
-        axes.bar_label(bars, labels=[f"{v:.3f}" for v in ys], fontsize=8, padding=2)
-    axes.set_xticks(positions, labels, fontsize=8)
-    _zoom_y(axes, frozen + tuned, headroom=0.12)
+    for index, (name, color) in enumerate(series):
+        xs, ys = [], []
+        for position, pair in enumerate(values):
+            present = [i for i, value in enumerate(pair) if math.isfinite(value)]
+            if index in present:
+                # Two bars share a slot side by side; a lone bar sits in the middle.
+                xs.append(position + (0.0 if len(present) == 1 else (index - 0.5) * 0.4))
+                ys.append(pair[index])
+        if ys:
+            bars = axes.bar(xs, ys, width=0.4, label=name, color=color)
+            axes.bar_label(bars, labels=[f"{v:.3f}" for v in ys], fontsize=8, padding=2)
+    axes.set_xticks(range(len(labels)), labels, fontsize=8)
+    axes.set_xlim(-0.6, len(labels) - 0.4)
+    _zoom_y(axes, [value for pair in values for value in pair], headroom=0.12, min_span=0.1)
     axes.set_ylabel(_metric_label(summary))
     axes.legend(loc="upper left", fontsize=8)
     axes.grid(axis="y", alpha=0.3)
-    axes.set_title(f"{summary.group.title}: frozen probe vs fine-tuned")
+    axes.set_title(f"{summary.group.title}: frozen probe vs fine-tuning")
     return _save(figure, path)
 
 
@@ -458,7 +464,8 @@ PLOT_KINDS: tuple[PlotKind, ...] = (
     PlotKind(
         "finetune",
         "Frozen vs fine-tuned",
-        "Frozen-encoder probe vs fine-tuned model on the same dims.",
+        "Frozen-encoder probe (from `fewdims probe`) vs the fine-tuning run on the same dims; "
+        "the y axis starts near the lowest bar, so read the printed values.",
         plot_finetune,
         "No fine-tuning results for this task; run `fewdims finetune` with the selected dims "
         "and pass its results file to `fewdims report` to add this comparison.",
@@ -482,8 +489,10 @@ def _pair_matrix(details: dict[str, Any]) -> list[list[float]] | None:
     return [[_float(value) for value in line] for line in matrix] if is_square else None
 
 
-def _zoom_y(axes: Axes, values: list[float], headroom: float = 0.08) -> None:
-    low, high = _zoom_range(values, headroom)
+def _zoom_y(
+    axes: Axes, values: list[float], headroom: float = 0.08, min_span: float = 0.02
+) -> None:
+    low, high = _zoom_range(values, headroom, min_span)
     axes.set_ylim(low, high)
 
 
@@ -492,13 +501,15 @@ def _zoom_x(axes: Axes, values: list[float]) -> None:
     axes.set_xlim(low, high)
 
 
-def _zoom_range(values: list[float], headroom: float) -> tuple[float, float]:
+def _zoom_range(
+    values: list[float], headroom: float, min_span: float = 0.02
+) -> tuple[float, float]:
     """Axis limits around the data: scores differ in the second decimal, so 0 is not shown."""
     finite = [value for value in values if math.isfinite(value)]
     if not finite:
         return 0.0, 1.0
     low, high = min(finite), max(finite)
-    span = max(high - low, 0.02)
+    span = max(high - low, min_span)
     return low - 0.15 * span, high + headroom * span + 0.1 * span
 
 
