@@ -25,7 +25,8 @@ from probe.report.html import render_html
 from probe.report.inputs import group_by_task, load_results
 from probe.report.markdown import render_markdown
 from probe.report.plots import PLOT_KINDS
-from probe.report.sections import provenance_section, report_intro, task_section
+from probe.report.provenance import provenance_section
+from probe.report.sections import report_intro, task_section
 from probe.report.summary import TaskSummary, summarize
 
 PLOTS_DIR = "plots"

@@ -7,12 +7,10 @@ and HTML show the same digits, and tests can compare the table with the results 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from probe import __version__
 from probe.report.document import (
@@ -20,31 +18,15 @@ from probe.report.document import (
     Block,
     Heading,
     Image,
-    KeyValues,
     Paragraph,
     Table,
     TableCell,
 )
-from probe.report.inputs import LoadedResults
 from probe.report.plots import PLOT_KINDS
 from probe.report.summary import SUMMARY_KS, LayerPoolingRow, TaskSummary
 
 MISSING = "—"
 NO_VALIDATION_MARK = " †"
-# Provenance keys shown first, in this order; any others follow alphabetically.
-PROVENANCE_ORDER = (
-    "model",
-    "weights_sha256",
-    "revision",
-    "dataset",
-    "data_files",
-    "caches",
-    "splits",
-    "eval_split",
-    "seed",
-    "seeds",
-)
-MAX_VALUE_CHARS = 600
 
 
 def format_score(value: float) -> str:
@@ -119,28 +101,6 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
             blocks.append(Paragraph(f"**{kind.title}:** {kind.missing}"))
     blocks.append(Heading("Fine-tuning", 3))
     blocks.extend(_finetune_blocks(summary))
-    return blocks
-
-
-def provenance_section(loaded: Sequence[LoadedResults]) -> list[Block]:
-    """Where every number came from: one block per results file."""
-    blocks: list[Block] = [Heading("Provenance", 2)]
-    for item in loaded:
-        results = item.results
-        blocks.append(Heading(f"`{item.path}`", 3))
-        items: list[tuple[str, str]] = [
-            ("kind", results.kind),
-            ("task", results.task),
-            ("primary metric", results.primary_metric),
-            ("fewdims version", results.fewdims_version),
-            ("created at", results.created_at or MISSING),
-        ]
-        provenance = dict(results.provenance)
-        ordered = [key for key in PROVENANCE_ORDER if key in provenance]
-        ordered += sorted(key for key in provenance if key not in PROVENANCE_ORDER)
-        items.extend((key, _format_value(provenance[key])) for key in ordered)
-        items.append(("timings", _timings(item)))
-        blocks.append(KeyValues(tuple(items)))
     return blocks
 
 
@@ -346,19 +306,3 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
             ),
         )
     ]
-
-
-def _timings(item: LoadedResults) -> str:
-    by_method: dict[str, float] = {}
-    for cell in item.results.cells:
-        by_method[cell.method] = by_method.get(cell.method, 0.0) + float(cell.seconds or 0.0)
-    total = sum(by_method.values())
-    detail = ", ".join(f"{method} {seconds:.1f} s" for method, seconds in by_method.items())
-    return f"{total:.1f} s over {len(item.results.cells)} cells ({detail})" if detail else "—"
-
-
-def _format_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    if len(text) > MAX_VALUE_CHARS:
-        text = text[: MAX_VALUE_CHARS - 1] + "…"
-    return f"`{text}`" if "`" not in text else text

@@ -141,15 +141,23 @@ def build_probe_results(model: str = MODEL, task: str = "sst2", seed: int = 0) -
         for pooling in POOLINGS
         for cell in _probe_cells(layer, pooling, rng)
     ]
+
+    def cache(split: str, n_examples: int) -> dict:  # the cache metadata `fewdims probe` records
+        return {"path": f"data/features/{task}-{split}.h5", "model": model, "split": split,
+                "source": f"glue/SST-2/{split}.tsv", "source_sha256": f"{split}0" * 16,
+                "n_examples": n_examples, "weights_sha256": WEIGHTS}  # fmt: skip
+
     provenance = {
         "model": model,
         "weights_sha256": WEIGHTS,
-        "caches": [f"data/features/{task}-train.h5", f"data/features/{task}-dev.h5"],
-        "data_files": ["glue/SST-2/train.tsv", "glue/SST-2/dev.tsv"],
-        "eval_split": "dev",
+        "task": task,
+        "train_cache": cache("train", 67349),
+        "eval_cache": cache("dev", 872),
         "seed": 13,
-        "args": {"methods": ["full", "rank", "pairs", "triples", "greedy", "backward"]},
-    }
+        "spec": {"methods": ["full", "rank", "pairs", "triples", "greedy", "backward"],
+                 "config": {"k": MAX_K, "seed": 13}},
+        "protocol": "fit/validation split of train; eval = dev",
+    }  # fmt: skip
     return ResultsFile("probe", task, METRIC, provenance=provenance, cells=cells)
 
 
@@ -331,15 +339,25 @@ def test_every_section_is_present(full_report):
 def test_provenance_names_model_weights_data_seed_version_and_timings(full_report, probe_results):
     _, markdown = full_report
     provenance = markdown[markdown.index("## Provenance") :]
-    assert "- **model:** `bert-base-uncased`" in provenance
-    assert f"- **weights_sha256:** `{WEIGHTS}`" in provenance
-    assert "glue/SST-2/train.tsv" in provenance
-    assert "- **seed:** `13`" in provenance and "- **seed:** `7`" in provenance
-    assert "- **fewdims version:** 0.1.0" in provenance
+    blocks = provenance.split("\n### ")[1:]
+    names = ("sst2-probe.json", "sst2-cola-finetune.json", "sst2-frozen.json")
+    assert len(blocks) == len(names)
+    for block, name in zip(blocks, names, strict=True):
+        assert block.splitlines()[0].endswith(f"/{name}`")
+    probe_block = blocks[0]
+    assert "- **model:** `bert-base-uncased`" in probe_block
+    assert f"- **weights sha256:** `{WEIGHTS}`" in probe_block
+    assert (
+        "- **data files:** `glue/SST-2/train.tsv` (train, 67349 examples, sha256 train0train0…); "
+        "`glue/SST-2/dev.tsv` (dev, 872 examples, sha256 dev0dev0dev0…)" in probe_block
+    )
+    assert "- **seeds:** seed = 13, spec.config.seed = 13" in probe_block
+    assert "- **fewdims version:** 0.1.0" in probe_block
     total = sum(cell.seconds for cell in probe_results.cells)
-    assert f"- **timings:** {total:.1f} s over {len(probe_results.cells)} cells" in provenance
-    for name in ("sst2-probe.json", "sst2-cola-finetune.json", "sst2-frozen.json"):
-        assert f"`{name}`" in provenance or name in provenance
+    assert f"- **timings:** {total:.1f} s over {len(probe_results.cells)} cells" in probe_block
+    assert "- **train_cache:** `{" in probe_block  # the rest of the record, as compact JSON
+    assert "- **seeds:** seed = 7" in blocks[1]
+    assert "`glue/SST-2/dev.tsv` (dev)" in blocks[1]
 
 
 # ---- numbers ----
