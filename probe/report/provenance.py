@@ -38,6 +38,13 @@ def provenance_section(loaded: Sequence[LoadedResults]) -> list[Block]:
         ]
         if provenance.get("weights_sha256_after"):
             items.append(("weights sha256 after", _code(provenance["weights_sha256_after"])))
+        caches = [
+            f"`{value['path']}`"
+            for key, value in sorted(provenance.items())
+            if key.endswith("_cache") and isinstance(value, dict) and value.get("path")
+        ]
+        if caches:
+            items.append(("feature caches", "; ".join(caches)))
         items += [
             ("data files", "; ".join(data_files(provenance)) or MISSING),
             (
@@ -49,8 +56,9 @@ def provenance_section(loaded: Sequence[LoadedResults]) -> list[Block]:
             ("timings", timings(item)),
         ]
         for key in sorted(provenance):
-            if key not in SHOWN_KEYS:
-                items.append((key, _compact(provenance[key])))
+            if key in SHOWN_KEYS or (key == "task" and provenance[key] == results.task):
+                continue
+            items.append((key, _compact(provenance[key])))
         blocks.append(KeyValues(tuple(items)))
     return blocks
 
@@ -99,7 +107,8 @@ def timings(item: LoadedResults) -> str:
         return MISSING
     total = sum(by_method.values())
     detail = ", ".join(f"{method} {seconds:.1f} s" for method, seconds in by_method.items())
-    text = f"{total:.1f} s over {len(item.results.cells)} cells ({detail})"
+    n_cells = len(item.results.cells)
+    text = f"{total:.1f} s over {n_cells} cell{'s' if n_cells != 1 else ''} ({detail})"
     wall = item.results.provenance.get("seconds")
     if isinstance(wall, (int, float)):
         text += f"; whole run {wall:.1f} s"

@@ -352,6 +352,10 @@ def test_provenance_names_model_weights_data_seed_version_and_timings(full_repor
         "`glue/SST-2/dev.tsv` (dev, 872 examples, sha256 dev0dev0dev0…)" in probe_block
     )
     assert "- **seeds:** seed = 13, spec.config.seed = 13" in probe_block
+    assert (
+        "- **feature caches:** `data/features/sst2-dev.h5`; `data/features/sst2-train.h5`"
+        in probe_block
+    )
     assert "- **fewdims version:** 0.1.0" in probe_block
     total = sum(cell.seconds for cell in probe_results.cells)
     assert f"- **timings:** {total:.1f} s over {len(probe_results.cells)} cells" in probe_block
