@@ -2,7 +2,8 @@
 
 Each step screens all remaining dims as extensions of the current set (one Schur
 elimination, then a 1x1 solve per candidate), scores the best ``pool_size`` by the task
-metric, and re-fits the best ``greedy_top_k`` exactly, warm-started from the current exact
+metric (at most ``POOL_PER_EXACT * greedy_top_k`` of them), and re-fits the best
+``greedy_top_k`` exactly, warm-started from the current exact
 probe; the pick is the best exact validation score. With ``greedy_top_k >= D`` this is the
 brute-force greedy loop exactly (a test checks it).
 
@@ -21,6 +22,10 @@ from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.gram import GramScreen
 from probe.search.problem import Problem
 from probe.search.select import keep_best, shortlist
+
+# Screened candidates scored by the task metric per exact re-fit. Smaller than the pair
+# search's pool: a step has only D candidates, and the metric pass over them is the cost.
+POOL_PER_EXACT = 8
 
 
 def search(
@@ -43,7 +48,7 @@ def search(
         remaining = np.setdiff1d(np.arange(problem.n_dims), selected)
         coef, criterion = screen.extend(selected, remaining[:, None])
         dims = np.concatenate([np.tile(selected, (remaining.size, 1)), remaining[:, None]], axis=1)
-        pool = keep_best(criterion, config.pool_size)
+        pool = keep_best(criterion, min(config.pool_size, POOL_PER_EXACT * config.greedy_top_k))
         chosen = shortlist(
             problem, screen, dims[pool], coef[pool], criterion[pool], config.greedy_top_k, previous
         )
