@@ -109,6 +109,7 @@ class SelectedDimsModel(nn.Module):
         self._pooler = getattr(encoder, "pooler", None)
         if self._pooler is not None:
             encoder.pooler = None
+        self._requires_grad = {name: p.requires_grad for name, p in encoder.named_parameters()}
         if frozen:
             for parameter in encoder.parameters():
                 parameter.requires_grad_(False)
@@ -181,10 +182,12 @@ class SelectedDimsModel(nn.Module):
         return encoder_parameters, list(self.heads[task].parameters())
 
     def restore_encoder(self) -> nn.Module:
-        """Put the full block list and the pooler back for good (the caller's model, intact)."""
+        """Put the full block list, the pooler and the ``requires_grad`` flags back for good."""
         setattr(self._block_container, self._block_list_name, nn.ModuleList(self._all_blocks))
         if self._pooler is not None:
             self.encoder.pooler = self._pooler
+        for name, parameter in self.encoder.named_parameters():
+            parameter.requires_grad_(self._requires_grad.get(name, parameter.requires_grad))
         return self.encoder
 
     @contextmanager

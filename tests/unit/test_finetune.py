@@ -173,6 +173,7 @@ def test_freeze_leaves_every_pretrained_weight_bit_identical(model_dir, tmp_path
     provenance = results.provenance
     assert provenance["weights_sha256"] == provenance["weights_sha256_after"]
     assert weights_sha256(loaded.model) == provenance["weights_sha256"]
+    assert all(parameter.requires_grad for parameter in loaded.model.parameters())
     assert results.cells[0].details["frozen"] is True
     assert results.cells[0].details["head"] == "mlp2"
 
