@@ -11,6 +11,10 @@ Cell groups run serially or, with ``jobs > 1``, in joblib's process backend. Eve
 choice is seeded from ``(seed, ...)`` inside the group — never from execution order — so
 the two give the same results (a test checks it). Workers open the caches themselves; only
 paths and settings cross process boundaries.
+
+Timing: a cell's ``seconds`` is its method's wall time on an already loaded slice; the
+method that first needs a shared intermediate (the Gram screen, the greedy path) pays for
+it. Loading and standardising the slice is ``details["prepare_seconds"]``.
 """
 
 from __future__ import annotations

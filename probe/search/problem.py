@@ -25,7 +25,7 @@ import numpy as np
 
 from probe.errors import DataError
 from probe.linear import SubsetFit, balanced_sample_weight, fit_logistic_subsets, fit_ridge_subsets
-from probe.metrics import CLASSIFICATION_METRICS, batch_metric, batch_metrics
+from probe.metrics import batch_metric, batch_metrics
 
 # Rows per block when statistics are accumulated: bounds float64 temporaries to ~50 MB at D=768.
 ROW_BLOCK = 8192
@@ -254,7 +254,3 @@ def standardise_inplace(features: np.ndarray, mean: np.ndarray, scale: np.ndarra
         block = features[start : start + ROW_BLOCK]
         block -= mean32
         block *= inverse32
-
-
-def is_classification_metric(name: str) -> bool:
-    return name in CLASSIFICATION_METRICS
