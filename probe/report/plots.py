@@ -302,7 +302,8 @@ def _draw_pair_bars(axes: Axes, summary: TaskSummary, shown: list[dict[str, Any]
     axes.set_xlabel(summary.primary_metric)
     axes.set_ylabel("pair of dims")
     axes.set_title("top pairs, ranked by validation")
-    axes.legend(loc="lower right", fontsize=8)
+    # Below the axes: inside, it would cover the bottom bars.
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, fontsize=8, frameon=False)
     axes.grid(axis="x", alpha=0.3)
 
 
@@ -358,6 +359,7 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
             label = f"best {k} dim" + ("s" if k > 1 else "")
             panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
     poolings = _poolings(summary.rows)
+    probed_layers = _layers(summary.rows)
     if not panels or len(poolings) < 2:
         return None
     figure = _new_figure(3.6 * len(panels) + 0.4, 3.8)
@@ -374,7 +376,10 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
                 axes.plot(layers, values, marker="o", color=color, label=pooling)
         axes.set_title(label)
         axes.set_xlabel("layer")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if len(probed_layers) <= 13:
+            axes.set_xticks(probed_layers)  # only the layers that were probed
+        else:
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
     axes_list[0].set_ylabel(_metric_label(summary))
     handles, labels = axes_list[0].get_legend_handles_labels()
