@@ -71,18 +71,50 @@ class Split:
 
     def subset(self, count: int) -> Split:
         """The first ``count`` examples (for quick runs and tests)."""
+        return self.take(np.arange(min(count, len(self.texts))), note={"first": count})
+
+    def sample(self, count: int, seed: int) -> Split:
+        """A seeded random ``count`` examples, kept in source order (all of them if fewer)."""
+        if count >= len(self.texts):
+            return self
+        chosen = np.sort(np.random.default_rng(seed).choice(len(self.texts), count, replace=False))
+        return self.take(chosen, note={"sample": count, "seed": seed})
+
+    def partition(self, fraction: float, seed: int) -> tuple[Split, Split]:
+        """Split into a seeded ``fraction`` and the rest, e.g. to train on part of a dev set.
+
+        Each part's ``split`` name says what it is (``dev[part 1 of 2]``) so caches and
+        results never pass one off as a real train split.
+        """
+        if not 0 < fraction < 1:
+            raise DataError(f"The partition fraction must be between 0 and 1 (got {fraction}).")
+        order = np.random.default_rng(seed).permutation(len(self.texts))
+        cut = round(fraction * len(order))
+        if cut == 0 or cut == len(order):
+            raise DataError(f"{len(order)} examples are too few to partition at {fraction}.")
+        first, second = np.sort(order[:cut]), np.sort(order[cut:])
+        note = {"partition_fraction": fraction, "seed": seed}
+        return (
+            self.take(first, note=note, split=f"{self.split}-part1"),
+            self.take(second, note=note, split=f"{self.split}-part2"),
+        )
+
+    def take(
+        self, positions: np.ndarray, *, note: dict[str, object], split: str | None = None
+    ) -> Split:
+        """The examples at ``positions`` (row_index keeps pointing into the source file)."""
         return Split(
             task=self.task,
-            split=self.split,
-            texts=self.texts[:count],
-            labels=None if self.labels is None else self.labels[:count],
-            row_index=self.row_index[:count],
+            split=split or self.split,
+            texts=[self.texts[i] for i in positions],
+            labels=None if self.labels is None else self.labels[positions],
+            row_index=self.row_index[positions],
             text_columns=self.text_columns,
             label_column=self.label_column,
             label_names=self.label_names,
             is_regression=self.is_regression,
             source=self.source,
-            extra={**self.extra, "subset_of": len(self.texts)},
+            extra={**self.extra, **note, "of": len(self.texts)},
         )
 
 

@@ -1,0 +1,191 @@
+"""``fewdims run``: from a model and task names to a finished report, in one call.
+
+For each task: extract the train and eval splits (reusing any cache with the same
+fingerprint, so a second run extracts nothing), run the probe sweep, optionally fine-tune
+with the best dims the sweep found, then render one report over every results file.
+
+This is orchestration only: each step is the same library call the single-purpose command
+makes (``extract_split``, ``run_sweep``, ``finetune``, ``render_report``). It lives in
+``extract`` because it runs the model; ``probe`` stays torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from extract.datasets import Split, load_split
+from extract.extractor import ExtractConfig, ExtractSummary, extract_split
+from extract.model import DEFAULT_MODEL, LoadedModel, load_model, resolve_device
+from probe.errors import DataError
+from probe.search import DEFAULT_METHODS, SearchConfig
+from probe.sweep import SweepSpec, run_sweep
+from probe.tasks import get_task
+
+EventCallback = Callable[[str], None]
+ExtractProgressFactory = Callable[[str, int], Callable[[int, int], None]]
+
+
+@dataclass
+class RunConfig:
+    """What ``fewdims run`` does. Sizes of None mean the whole split.
+
+    ``train_from_dev``: for tasks whose train split is not available (QNLI here), train on a
+    seeded fraction of dev and evaluate on the rest; the cache and results name the parts
+    ``dev-part1`` / ``dev-part2`` so nobody mistakes them for the official splits.
+    """
+
+    tasks: list[str]
+    model: str = DEFAULT_MODEL
+    data_dir: str | None = None
+    out_dir: Path = Path("reports") / "run"
+    cache_dir: Path = Path("data") / "features"
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    train_from_dev: float | None = None
+    sample_seed: int = 0
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    layers: tuple[int, ...] = ()
+    poolings: tuple[str, ...] = ("cls", "mean", "maxnorm")
+    k: int = 16
+    seed: int = 0
+    jobs: int = 1
+    finetune: bool = False
+    finetune_epochs: int = 1
+    finetune_max_train_examples: int | None = 2000
+
+
+@dataclass
+class TaskRun:
+    """What happened for one task."""
+
+    task: str
+    train_cache: ExtractSummary
+    eval_cache: ExtractSummary
+    probe_results: Path
+    finetune_results: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    tasks: list[TaskRun]
+    report_html: Path
+    report_markdown: Path
+    warnings: list[str]
+
+
+def cache_path(cache_dir: Path, model_name: str, split: Split, tag: str) -> Path:
+    """``<cache_dir>/<model>/<task>-<split><tag>.h5``, the model name made path-safe."""
+    safe_model = model_name.strip("/").replace("/", "__").replace(":", "_") or "model"
+    return cache_dir / safe_model / f"{split.task}-{split.split}{tag}.h5"
+
+
+def task_splits(task: str, config: RunConfig) -> tuple[Split, Split, str]:
+    """The (train, eval, size tag) splits for one task, honouring the size limits."""
+    spec = get_task(task)
+    eval_split_name = "dev_matched" if spec.name == "mnli" else "dev"
+    if config.train_from_dev is not None:
+        dev = load_split(spec.name, eval_split_name, config.data_dir)
+        train, evaluation = dev.partition(config.train_from_dev, config.sample_seed)
+    else:
+        try:
+            train = load_split(spec.name, "train", config.data_dir)
+        except DataError as error:
+            raise DataError(
+                f"{error} — no train split for {spec.name}. To probe it anyway, pass "
+                "--train-from-dev 0.5: a seeded half of dev trains, the other half evaluates."
+            ) from error
+        evaluation = load_split(spec.name, eval_split_name, config.data_dir)
+    tag = ""
+    if config.max_train_examples and len(train) > config.max_train_examples:
+        train = train.sample(config.max_train_examples, config.sample_seed)
+        tag = f"-n{config.max_train_examples}-s{config.sample_seed}"
+    if config.max_eval_examples and len(evaluation) > config.max_eval_examples:
+        evaluation = evaluation.sample(config.max_eval_examples, config.sample_seed)
+    return train, evaluation, tag
+
+
+def run_pipeline(
+    config: RunConfig,
+    *,
+    on_event: EventCallback | None = None,
+    extract_progress: ExtractProgressFactory | None = None,
+    loaded: LoadedModel | None = None,
+) -> RunOutcome:
+    """Run extract → probe → (fine-tune) → report for every task in ``config``."""
+    from probe.report import render_report
+
+    say = on_event or (lambda message: None)
+    if not config.tasks:
+        raise DataError("Pass at least one task, e.g. --task sst2 or --task sst2,cola.")
+    task_inputs = [(task, *task_splits(task, config)) for task in config.tasks]
+    if loaded is None:
+        say(f"loading model {config.model}")
+        loaded = load_model(
+            config.model,
+            device=resolve_device(config.extract.device),
+            trust_remote_code=config.extract.trust_remote_code,
+        )
+    runs: list[TaskRun] = []
+    results_paths: list[Path] = []
+    for task, train, evaluation, tag in task_inputs:
+        summaries = []
+        for split, split_tag in ((train, tag), (evaluation, "")):
+            path = cache_path(config.cache_dir, loaded.name, split, split_tag)
+            progress = (
+                extract_progress(f"{split.task}/{split.split}", len(split))
+                if extract_progress
+                else None
+            )
+            summary = extract_split(split, path, config.extract, loaded=loaded, progress=progress)
+            say(f"{'reused' if summary.reused else 'extracted'} {path}")
+            summaries.append(summary)
+        spec = SweepSpec(
+            train_path=str(summaries[0].path),
+            eval_path=str(summaries[1].path),
+            layers=config.layers,
+            poolings=config.poolings,
+            methods=config.methods,
+            config=SearchConfig(k=config.k, seed=config.seed),
+            jobs=config.jobs,
+        )
+        say(f"probing {task}: {', '.join(config.methods)}")
+        results = run_sweep(spec)
+        probe_path = config.out_dir / "results" / f"{results.task}-probe.json"
+        results.save(probe_path)
+        results_paths.append(probe_path)
+        run = TaskRun(task, summaries[0], summaries[1], probe_path)
+        if config.finetune:
+            run.finetune_results = _finetune_best(config, loaded, results, probe_path, say)
+            results_paths.extend(run.finetune_results)
+        runs.append(run)
+    say(f"rendering report into {config.out_dir}")
+    paths = render_report(results_paths, config.out_dir)
+    return RunOutcome(runs, paths.html, paths.markdown, list(paths.warnings))
+
+
+def _finetune_best(
+    config: RunConfig, loaded: LoadedModel, results, probe_path: Path, say: EventCallback
+) -> list[Path]:
+    """Fine-tune with the sweep's best pair/triple (by validation score) and with all dims."""
+    from extract.finetune import FinetuneConfig, finetune_from_probe
+
+    say(f"fine-tuning {results.task} with the best probe dims")
+    out = config.out_dir / "results" / f"{results.task}-finetune.json"
+    finetune_from_probe(
+        probe_path,
+        out,
+        FinetuneConfig(
+            model=config.model,
+            task=results.task,
+            data_dir=config.data_dir,
+            epochs=config.finetune_epochs,
+            max_train_examples=config.finetune_max_train_examples,
+            device=config.extract.device,
+            seed=config.seed,
+        ),
+        loaded=loaded,
+    )
+    return [out]

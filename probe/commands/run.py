@@ -1,0 +1,132 @@
+"""``fewdims run --task sst2``: extract train + dev, probe the full sweep, (fine-tune,) report.
+
+The one command from a model and task names to ``reports/NAME/report.html``. Caches are
+reused when their fingerprint matches, so re-running only redoes what changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    from probe.search import DEFAULT_METHODS
+
+    parser = subparsers.add_parser(
+        "run",
+        help="model + task(s) → caches → probe sweep → (fine-tune) → report, in one command",
+        description="Extract train and dev caches (reused when they match), run the probe "
+        "sweep, optionally fine-tune with the best dims, and render reports/NAME/report.html.",
+    )
+    parser.add_argument(
+        "--task", required=True, help="GLUE task(s), comma-separated: sst2,cola,stsb"
+    )
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="local path, hub name, or 'default' (the packaged all-MiniLM-L6-v2)",
+    )
+    parser.add_argument(
+        "--data-dir", help="GLUE TSV folder (default $FEWDIMS_DATA, else data/glue, else the hub)"
+    )
+    parser.add_argument("--out", type=Path, help="report folder (default reports/<tasks>)")
+    parser.add_argument("--cache-dir", type=Path, default=Path("data") / "features")
+    parser.add_argument(
+        "--max-train-examples",
+        type=int,
+        help="probe on a seeded random sample of train (default: all of it)",
+    )
+    parser.add_argument("--max-eval-examples", type=int, help="seeded random sample of dev")
+    parser.add_argument(
+        "--train-from-dev",
+        type=float,
+        metavar="FRACTION",
+        help="no train split available: train on this seeded fraction of dev, "
+        "evaluate on the rest (named dev-part1/dev-part2 everywhere)",
+    )
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="probe methods")
+    parser.add_argument("--layers", default="all", help="'all' or e.g. 0,3,-1")
+    parser.add_argument("--pooling", default="cls,mean,maxnorm")
+    parser.add_argument(
+        "--k", type=int, default=16, help="largest subset for greedy/random/control"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="(layer, pooling) groups in parallel")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--finetune", action="store_true", help="also fine-tune with the best probe dims"
+    )
+    parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--finetune-max-train-examples", type=int, default=2000)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from extract.extractor import ExtractConfig
+    from extract.pipeline import RunConfig, run_pipeline
+    from probe.cache import POOLINGS
+    from probe.search import METHOD_MODULES
+    from probe.sweep import parse_layers, parse_names
+
+    tasks = [task.strip() for task in args.task.split(",") if task.strip()]
+    config = RunConfig(
+        tasks=tasks,
+        model=args.model,
+        data_dir=args.data_dir,
+        out_dir=args.out or Path("reports") / "-".join(tasks),
+        cache_dir=args.cache_dir,
+        max_train_examples=args.max_train_examples,
+        max_eval_examples=args.max_eval_examples,
+        train_from_dev=args.train_from_dev,
+        sample_seed=args.seed,
+        extract=ExtractConfig(
+            model=args.model,
+            max_length=args.max_length,
+            batch_size=args.batch_size,
+            device=args.device,
+        ),
+        methods=parse_names(args.methods, tuple(METHOD_MODULES), "--methods"),
+        layers=parse_layers(args.layers),
+        poolings=parse_names(args.pooling, POOLINGS, "--pooling"),
+        k=args.k,
+        seed=args.seed,
+        jobs=args.jobs,
+        finetune=args.finetune,
+        finetune_epochs=args.finetune_epochs,
+        finetune_max_train_examples=args.finetune_max_train_examples,
+    )
+
+    def extract_progress(label: str, total: int):
+        bar = tqdm(
+            total=total,
+            unit="ex",
+            desc=f"extract {label}",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+        def update(tokens: int, examples: int) -> None:
+            bar.update(examples)
+            if bar.n >= total:
+                bar.close()
+
+        return update
+
+    outcome = run_pipeline(
+        config,
+        on_event=lambda message: print(f"[fewdims run] {message}", file=sys.stderr),
+        extract_progress=extract_progress,
+    )
+    for warning in outcome.warnings:
+        print(f"warning: {warning}")
+    print(f"report: {outcome.report_html}")
+    print(f"        {outcome.report_markdown}")
+    return 0
