@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from probe.errors import FewdimsError
-from probe.search import greedy, pairs, triples
+from probe.search import greedy, pairs, rank, triples
 from probe.search.base import SearchConfig
 from probe.search.problem import Problem
 
@@ -150,13 +150,7 @@ class ExhaustiveDimSelector(_DimSelector):
     def _search(self, problem: Problem, config: SearchConfig) -> None:
         size = self.n_features_to_select
         if size == 1:
-            from probe.search.gram import GramScreen
-            from probe.search.select import shortlist
-
-            screen = GramScreen.for_problem(problem)
-            singles = np.arange(problem.n_dims, dtype=np.int64)[:, None]
-            coef, criterion = screen.extend(np.empty(0, np.int64), singles)
-            found = shortlist(problem, screen, singles, coef, criterion, config.top_k)
+            found = rank.best_singles(problem, config)[0]
         elif size == 2:
             found = pairs.search(problem, config)
         elif size == 3:

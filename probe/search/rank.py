@@ -22,7 +22,7 @@ from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.full import full_probe
 from probe.search.gram import GramScreen
 from probe.search.problem import Problem
-from probe.search.select import exact_shortlist, final_scores, shortlist, top_records
+from probe.search.select import Shortlist, exact_shortlist, final_scores, shortlist, top_records
 
 L1_MAX_STEPS = 100
 
@@ -47,12 +47,20 @@ def l1_order(screen: GramScreen, n_fit: int, max_steps: int = L1_MAX_STEPS) -> n
     return np.lexsort((np.arange(n_dims), entry))
 
 
-def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
+def best_singles(
+    problem: Problem, config: SearchConfig
+) -> tuple[Shortlist, np.ndarray, np.ndarray]:
+    """Every dim alone: the exact-refitted top ``top_k`` and, for all D dims, the screen
+    models' validation scores and criterion (each (D,))."""
     screen = GramScreen.for_problem(problem)
     singles = np.arange(problem.n_dims, dtype=np.int64)[:, None]
     coef, criterion = screen.extend(np.empty(0, np.int64), singles)
     per_dim = problem.validation_primary(screen.subset_fit(singles, coef))
-    selected = shortlist(problem, screen, singles, coef, criterion, config.top_k)
+    return shortlist(problem, screen, singles, coef, criterion, config.top_k), per_dim, criterion
+
+
+def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
+    selected, per_dim, criterion = best_singles(problem, config)
     finals = final_scores(problem, selected)
     leaders = selected.dims[:, 0]
     rest = np.setdiff1d(np.arange(problem.n_dims), leaders)
@@ -61,7 +69,7 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
     weight_mass = np.abs(full_probe(problem).coef[0]).sum(axis=1)  # (D,)
     orderings = {
         "univariate": univariate.tolist(),
-        "l1": l1_order(screen, problem.n_fit).tolist(),
+        "l1": l1_order(GramScreen.for_problem(problem), problem.n_fit).tolist(),
         "weight": np.lexsort((np.arange(problem.n_dims), -weight_mass)).tolist(),
     }
     steps = []
