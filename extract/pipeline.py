@@ -24,7 +24,8 @@ from probe.sweep import SweepSpec, run_sweep
 from probe.tasks import get_task
 
 EventCallback = Callable[[str], None]
-ExtractProgressFactory = Callable[[str, int], Callable[[int, int], None]]
+# progress(label, total, unit) -> advance(n): the CLI hands in tqdm bars, tests hand in nothing.
+ProgressFactory = Callable[[str, int, str], Callable[[int], None]]
 
 
 @dataclass
@@ -111,7 +112,7 @@ def run_pipeline(
     config: RunConfig,
     *,
     on_event: EventCallback | None = None,
-    extract_progress: ExtractProgressFactory | None = None,
+    progress: ProgressFactory | None = None,
     loaded: LoadedModel | None = None,
 ) -> RunOutcome:
     """Run extract → probe → (fine-tune) → report for every task in ``config``."""
@@ -134,12 +135,13 @@ def run_pipeline(
         summaries = []
         for split, split_tag in ((train, tag), (evaluation, "")):
             path = cache_path(config.cache_dir, loaded.name, split, split_tag)
-            progress = (
-                extract_progress(f"{split.task}/{split.split}", len(split))
-                if extract_progress
-                else None
+            summary = extract_split(
+                split,
+                path,
+                config.extract,
+                loaded=loaded,
+                progress=_batch_progress(progress, split),
             )
-            summary = extract_split(split, path, config.extract, loaded=loaded, progress=progress)
             say(f"{'reused' if summary.reused else 'extracted'} {path}")
             summaries.append(summary)
         spec = SweepSpec(
@@ -152,7 +154,8 @@ def run_pipeline(
             jobs=config.jobs,
         )
         say(f"probing {task}: {', '.join(config.methods)}")
-        results = run_sweep(spec)
+        n_groups = len(config.layers or summaries[0].meta.layers) * len(config.poolings)
+        results = run_sweep(spec, progress=_group_progress(progress, task, n_groups))
         probe_path = config.out_dir / "results" / f"{results.task}-probe.json"
         results.save(probe_path)
         results_paths.append(probe_path)
@@ -164,6 +167,24 @@ def run_pipeline(
     say(f"rendering report into {config.out_dir}")
     paths = render_report(results_paths, config.out_dir)
     return RunOutcome(runs, paths.html, paths.markdown, list(paths.warnings))
+
+
+def _batch_progress(
+    progress: ProgressFactory | None, split: Split
+) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    advance = progress(f"extract {split.task}/{split.split}", len(split), "ex")
+    return lambda tokens, examples: advance(examples)
+
+
+def _group_progress(
+    progress: ProgressFactory | None, task: str, n_groups: int
+) -> Callable[[object], None] | None:
+    if progress is None:
+        return None
+    advance = progress(f"probe {task} (layer x pooling)", n_groups, "cell")
+    return lambda done: advance(1)
 
 
 def _finetune_best(

@@ -103,27 +103,22 @@ def run(args: argparse.Namespace) -> int:
         finetune_max_train_examples=args.finetune_max_train_examples,
     )
 
-    def extract_progress(label: str, total: int):
+    def progress(label: str, total: int, unit: str):
         bar = tqdm(
-            total=total,
-            unit="ex",
-            desc=f"extract {label}",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
+            total=total, unit=unit, desc=label, file=sys.stderr, dynamic_ncols=True, leave=False
         )
 
-        def update(tokens: int, examples: int) -> None:
-            bar.update(examples)
+        def advance(count: int) -> None:
+            bar.update(count)
             if bar.n >= total:
                 bar.close()
 
-        return update
+        return advance
 
     outcome = run_pipeline(
         config,
         on_event=lambda message: print(f"[fewdims run] {message}", file=sys.stderr),
-        extract_progress=extract_progress,
+        progress=progress,
     )
     for warning in outcome.warnings:
         print(f"warning: {warning}")
