@@ -264,6 +264,8 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
         "gain",
     ]
     columns += ["forgetting"] if has_forgetting else []
+    has_sizes = any(result.n_train or result.n_eval for result in summary.finetunes)
+    columns += ["examples (train / eval)"] if has_sizes else []
     columns += ["epochs", "seconds"]
     table_rows = []
     for result in summary.finetunes:
@@ -286,12 +288,32 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
         ]
         if has_forgetting:
             cells.append(TableCell(format_score(result.forgetting)))
+        if has_sizes:
+            cells.append(TableCell(f"{result.n_train or MISSING} / {result.n_eval or MISSING}"))
         cells += [
             TableCell(str(len(result.epochs)) if result.epochs else MISSING),
             TableCell(f"{result.seconds:.1f}"),
         ]
         table_rows.append(tuple(cells))
+    blocks: list[Block] = []
+    probe_n = summary.probe_eval_examples
+    mismatched = [
+        result
+        for result in summary.finetunes
+        if probe_n and result.n_eval and result.n_eval != probe_n
+        and math.isfinite(result.frozen_probe_eval)
+    ]  # fmt: skip
+    if mismatched:
+        sizes = ", ".join(sorted({str(result.n_eval) for result in mismatched}))
+        blocks.append(
+            Alert(
+                f"Fine-tuning was scored on {sizes} {summary.eval_split} examples, the frozen "
+                f"probes on all {probe_n}: the gain column compares different example sets. "
+                "Re-run `fewdims finetune` without --max-eval-examples for a like-for-like gain."
+            )
+        )
     return [
+        *blocks,
         Table(
             tuple(columns),
             tuple(table_rows),
@@ -304,5 +326,5 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
                 if has_forgetting
                 else "."
             ),
-        )
+        ),
     ]

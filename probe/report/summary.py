@@ -100,6 +100,8 @@ class FinetuneResult:
     epochs: list[dict[str, Any]]
     own_stage: bool = True
     forgetting: float = math.nan
+    n_train: int | None = None  # examples trained on / scored on, when the run recorded them
+    n_eval: int | None = None
     frozen_probe_eval: float = math.nan
     frozen_probe_source: str = ""
 
@@ -117,6 +119,7 @@ class TaskSummary:
     cells: dict[tuple[int, str, str], ResultCell]  # (layer, pooling, method) → cell
     rows: list[LayerPoolingRow]
     finetunes: list[FinetuneResult]
+    probe_eval_examples: int | None = None  # size of the eval cache the probes were scored on
 
     @property
     def task(self) -> str:
@@ -161,6 +164,14 @@ def summarize(group: TaskGroup) -> TaskSummary:
         cells=cells,
         rows=rows,
         finetunes=finetunes,
+        probe_eval_examples=next(
+            (
+                n
+                for item in group.probe_files
+                if (n := _as_int(_get(item.results.provenance, "eval_cache", "n_examples")))
+            ),
+            None,
+        ),
     )
 
 
@@ -277,6 +288,8 @@ def _summarize_finetunes(
             epochs=[step for step in cell.steps if isinstance(step, dict)],
             own_stage=details.get("trained_on", group.task) == group.task,
             forgetting=_as_float(details.get("forgetting")),
+            n_train=_as_int(details.get("n_train")),
+            n_eval=_as_int(details.get("n_eval")),
         )
         result.frozen_probe_eval, result.frozen_probe_source = _frozen_probe_score(
             result, details, cells, primary
@@ -371,6 +384,10 @@ def _get(record: Any, *keys: str) -> Any:
             return None
         record = record.get(key)
     return record
+
+
+def _as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _as_float(value: Any) -> float:

@@ -165,6 +165,7 @@ def _finetune_details(task: str, stage: str, trained_on: str, frozen: bool, **ex
     """``details`` as ``extract.finetune.runner`` writes them."""
     return {"task": task, "stage": stage, "stages": ["sst2", "cola"], "trained_on": trained_on,
             "frozen": frozen, "head": "linear", "model": MODEL, "epochs": 2,
+            "n_train": 67349, "n_eval": 872,
             "primary_metric": "mcc" if task == "cola" else METRIC, **extra}  # fmt: skip
 
 
@@ -200,7 +201,8 @@ def build_finetune_results(probe: ResultsFile) -> tuple[ResultsFile, ResultsFile
     frozen = [
         ResultCell(8, "mean", "finetune", dims, {"eval": {METRIC: 0.8312}},
                    steps=epochs[:1], seconds=310.0,
-                   details=_finetune_details("sst2", "stage 1: sst2", "sst2", True)),
+                   details=_finetune_details("sst2", "stage 1: sst2", "sst2", True,
+                                             n_train=2000, n_eval=200)),
     ]  # fmt: skip
     provenance = {
         "model": MODEL,
@@ -333,7 +335,9 @@ def test_every_section_is_present(full_report):
         "<h2>Provenance</h2>",
     ):
         assert heading in html
-    assert "Warning" not in markdown  # one model, one checkpoint: nothing to warn about
+    assert paths.warnings == []  # one model, one checkpoint: no mixing to warn about
+    intro = markdown[: markdown.index("## Task sst2")]
+    assert "Warning" not in intro
 
 
 def test_provenance_names_model_weights_data_seed_version_and_timings(full_report, probe_results):
@@ -452,6 +456,17 @@ def test_finetune_table_equals_results_file(full_report, probe_results, finetune
         assert row["gain"] == f"{tuned - frozen:+.3f}"
         assert row["epochs"] == (str(len(cell.steps)) if cell.steps else "—")
     assert [row["forgetting"] for row in rows] == ["—", "0.031", "—"]
+    sizes = ["67349 / 872", "67349 / 872", "2000 / 200"]
+    assert [row["examples (train / eval)"] for row in rows] == sizes
+
+
+def test_finetune_scored_on_fewer_examples_than_the_probes_is_flagged(full_report):
+    _, markdown = full_report
+    section = markdown[markdown.index("### Fine-tuning") : markdown.index("## Task cola")]
+    assert (
+        "> **Warning:** Fine-tuning was scored on 200 dev examples, the frozen probes on all 872"
+        in section
+    )
 
 
 def test_cross_task_cells_get_their_own_task_section(full_report, finetune_results):
