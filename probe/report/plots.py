@@ -1,8 +1,7 @@
 """Report figures as PNG files, drawn with matplotlib from a :class:`TaskSummary`.
 
-matplotlib is imported inside the functions (``import probe.report`` stays cheap) and figures
-are built as ``matplotlib.figure.Figure`` objects on an Agg canvas, never through ``pyplot``:
-no global backend is switched and no window can open, even inside a notebook.
+Canvas, colours and axis ranges come from :mod:`probe.report.figure` (Agg canvas, no
+``pyplot``, matplotlib imported lazily).
 
 Every function returns the written path, or ``None`` when the results hold nothing to draw
 (the caller then says which command would produce the data).
@@ -17,6 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from probe.report.figure import (
+    as_float,
+    finite_or,
+    grid_shape,
+    layer_order,
+    metric_label,
+    new_figure,
+    pooling_color,
+    pooling_order,
+    save,
+    zoom_x,
+    zoom_y,
+)
 from probe.report.summary import (
     SUMMARY_KS,
     LayerPoolingRow,
@@ -26,11 +38,7 @@ from probe.report.summary import (
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-POOLING_COLORS = {"cls": "#1f77b4", "mean": "#ff7f0e", "maxnorm": "#2ca02c"}
-FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-DPI = 110
 MAX_PAIR_DIMS = 16  # a top-pairs heatmap wider than this gets unreadable tick labels
 TOP_DIMS_SHOWN = 20
 
@@ -46,49 +54,6 @@ class PlotKind:
     missing: str
 
 
-def _metric_label(summary: TaskSummary) -> str:
-    return f"{summary.primary_metric} on {summary.eval_split}"
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=DPI)
-    return path
-
-
-def _pooling_color(pooling: str, poolings: list[str]) -> str:
-    if pooling in POOLING_COLORS:
-        return POOLING_COLORS[pooling]
-    extras = [name for name in poolings if name not in POOLING_COLORS]
-    return FALLBACK_COLORS[extras.index(pooling) % len(FALLBACK_COLORS)]
-
-
-def _poolings(rows: list[LayerPoolingRow]) -> list[str]:
-    seen: list[str] = []
-    for row in rows:
-        if row.pooling not in seen:
-            seen.append(row.pooling)
-    return seen
-
-
-def _layers(rows: list[LayerPoolingRow]) -> list[int]:
-    return sorted({row.layer for row in rows})
-
-
-def _grid(count: int, max_columns: int) -> tuple[int, int]:
-    columns = min(count, max_columns)
-    return math.ceil(count / columns), columns
-
-
 def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
     """Per layer: greedy eval curve, random-k band (mean ± sd) and full-dim line per pooling."""
     from matplotlib.lines import Line2D
@@ -102,15 +67,15 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
     ]
     if not any(row.greedy_curve or row.random_by_k for row in rows):
         return None
-    layers = _layers(rows)
-    poolings = _poolings(rows)
+    layers = layer_order(rows)
+    poolings = pooling_order(rows)
     # Random baselines may be drawn for k far beyond the greedy search (e.g. k = 100); drawn to
     # scale they would squash the greedy curve into the left edge, so they share its range.
     greedy_ks = [k for row in rows for k, _ in row.greedy_curve]
     max_k = max(greedy_ks) if greedy_ks else max(k for row in rows for k in row.random_by_k)
-    n_rows, n_columns = _grid(len(layers), 4)
+    n_rows, n_columns = grid_shape(len(layers), 4)
     width = max(3.9 * n_columns + 0.4, 8.5)  # never narrower than the legend
-    figure = _new_figure(width, 3.1 * n_rows + 0.9)
+    figure = new_figure(width, 3.1 * n_rows + 0.9)
     axes_grid = figure.subplots(n_rows, n_columns, sharey=True, sharex=True, squeeze=False)
     for index, axes in enumerate(axes_grid.flat):
         if index >= len(layers):
@@ -118,7 +83,7 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
             continue
         layer = layers[index]
         for row in (row for row in rows if row.layer == layer):
-            color = _pooling_color(row.pooling, poolings)
+            color = pooling_color(row.pooling, poolings)
             if row.random_by_k:
                 ks = sorted(k for k in row.random_by_k if k <= max_k)
                 means = [row.random_by_k[k].mean for k in ks]
@@ -142,11 +107,11 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
         if index % n_columns == 0:
-            axes.set_ylabel(_metric_label(summary))
+            axes.set_ylabel(metric_label(summary))
         if index >= len(layers) - n_columns:
             axes.set_xlabel("number of dims k")
     handles: list[Any] = [
-        Patch(color=_pooling_color(pooling, poolings), label=pooling) for pooling in poolings
+        Patch(color=pooling_color(pooling, poolings), label=pooling) for pooling in poolings
     ]
     handles += [
         Line2D([], [], color="black", marker="o", markersize=3.5, label="greedy (eval)"),
@@ -155,8 +120,8 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
     ]
     columns = len(handles) if width >= 12 else math.ceil(len(handles) / 2)
     figure.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
-    figure.suptitle(f"{summary.group.title}: {_metric_label(summary)} vs number of dims")
-    return _save(figure, path)
+    figure.suptitle(f"{summary.group.title}: {metric_label(summary)} vs number of dims")
+    return save(figure, path)
 
 
 def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
@@ -172,10 +137,10 @@ def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
             panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
     if not panels:
         return None
-    layers = _layers(summary.rows)
-    poolings = _poolings(summary.rows)
+    layers = layer_order(summary.rows)
+    poolings = pooling_order(summary.rows)
     height = max(2.8, 0.42 * len(layers) + 1.6)
-    figure = _new_figure(max(0.9 * len(poolings) + 0.9, 2.6) * len(panels) + 0.3, height)
+    figure = new_figure(max(0.9 * len(poolings) + 0.9, 2.6) * len(panels) + 0.3, height)
     axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
     for axes, (label, score_of) in zip(axes_list, panels, strict=True):
         grid = [[math.nan] * len(poolings) for _ in layers]
@@ -216,10 +181,10 @@ def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
         axes.set_ylabel("layer")
         axes.set_title(label)
     figure.suptitle(
-        f"{summary.group.title}: {_metric_label(summary)} by layer and pooling\n"
+        f"{summary.group.title}: {metric_label(summary)} by layer and pooling\n"
         "(colour scaled per panel, best cell outlined in red)"
     )
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def plot_pairs(summary: TaskSummary, path: Path) -> Path | None:
@@ -230,7 +195,7 @@ def plot_pairs(summary: TaskSummary, path: Path) -> Path | None:
         candidates = [c for c in summary.cells.values() if c.method == "pairs"]
         if not candidates:
             return None
-        cell = max(candidates, key=lambda c: _finite_or(c.eval_score(summary.primary_metric)))
+        cell = max(candidates, key=lambda c: finite_or(c.eval_score(summary.primary_metric)))
     where = f"layer {cell.layer} / {cell.pooling}"
     matrix = _pair_matrix(cell.details)
     top = [entry for entry in cell.details.get("top", []) if len(entry.get("dims", [])) == 2]
@@ -238,7 +203,7 @@ def plot_pairs(summary: TaskSummary, path: Path) -> Path | None:
         return None
     shown = _pairs_within(top, MAX_PAIR_DIMS)
     height = 6.2 if matrix is not None else max(4.8, 0.36 * len(_dims_of(shown)) + 1.8)
-    figure = _new_figure(12.5 if top else 7.5, height)
+    figure = new_figure(12.5 if top else 7.5, height)
     if top:
         heat_axes, bar_axes = figure.subplots(1, 2, width_ratios=[1.1, 1])
         _draw_pair_bars(bar_axes, summary, shown)
@@ -250,12 +215,12 @@ def plot_pairs(summary: TaskSummary, path: Path) -> Path | None:
         label = f"pair score ({summary.primary_metric})"
     else:
         image = _draw_top_pair_grid(heat_axes, summary, shown)
-        label = _metric_label(summary)
+        label = metric_label(summary)
     heat_axes.set_xlabel("hidden dim")
     heat_axes.set_ylabel("hidden dim")
     figure.colorbar(image, ax=heat_axes, shrink=0.8, label=label)
     figure.suptitle(f"{summary.group.title}: pairs of dims at {where}")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def _pairs_within(top: list[dict[str, Any]], max_dims: int) -> list[dict[str, Any]]:
@@ -293,12 +258,12 @@ def _draw_top_pair_grid(axes: Axes, summary: TaskSummary, shown: list[dict[str, 
 def _draw_pair_bars(axes: Axes, summary: TaskSummary, shown: list[dict[str, Any]]) -> None:
     names = [" + ".join(str(dim) for dim in entry["dims"]) for entry in shown][::-1]
     eval_scores = [primary_eval(entry, summary.primary_metric) for entry in shown][::-1]
-    validation = [_float(entry.get("validation")) for entry in shown][::-1]
+    validation = [as_float(entry.get("validation")) for entry in shown][::-1]
     positions = list(range(len(shown)))
     axes.barh([p + 0.2 for p in positions], eval_scores, height=0.4, label=summary.eval_split)
     axes.barh([p - 0.2 for p in positions], validation, height=0.4, label="validation (selection)")
     axes.set_yticks(positions, names, fontsize=8)
-    _zoom_x(axes, eval_scores + validation)
+    zoom_x(axes, eval_scores + validation)
     axes.set_xlabel(summary.primary_metric)
     axes.set_ylabel("pair of dims")
     axes.set_title("top pairs, ranked by validation")
@@ -319,18 +284,18 @@ def plot_per_dim_scores(summary: TaskSummary, path: Path) -> Path | None:
         if not candidates:
             return None
         cell = candidates[0]
-    scores = [_float(value) for value in cell.details["per_dim_validation"]]
+    scores = [as_float(value) for value in cell.details["per_dim_validation"]]
     order = sorted(
         (dim for dim, value in enumerate(scores) if math.isfinite(value)),
         key=lambda dim: -scores[dim],
     )
     top = order[:TOP_DIMS_SHOWN]
-    figure = _new_figure(12.5, 4.6)
+    figure = new_figure(12.5, 4.6)
     all_axes, top_axes = figure.subplots(1, 2, width_ratios=[1.6, 1])
     colors = ["#d62728" if dim in top else "#7f7f7f" for dim in range(len(scores))]
     all_axes.bar(range(len(scores)), scores, width=1.0, color=colors)
     all_axes.set_xlim(-0.5, len(scores) - 0.5)
-    _zoom_y(all_axes, scores)
+    zoom_y(all_axes, scores)
     all_axes.set_xlabel("hidden dim index")
     all_axes.set_ylabel(f"{summary.primary_metric} on validation (1 dim)")
     all_axes.set_title(f"all {len(scores)} dims (top {len(top)} in red)")
@@ -338,13 +303,13 @@ def plot_per_dim_scores(summary: TaskSummary, path: Path) -> Path | None:
     top_scores = [scores[dim] for dim in top][::-1]
     top_axes.barh(range(len(top)), top_scores, color="#d62728")
     top_axes.set_yticks(range(len(top)), [str(dim) for dim in top][::-1], fontsize=8)
-    _zoom_x(top_axes, top_scores)
+    zoom_x(top_axes, top_scores)
     top_axes.set_xlabel(f"{summary.primary_metric} on validation (1 dim)")
     top_axes.set_ylabel("hidden dim")
     top_axes.set_title(f"top {len(top)} single dims")
     top_axes.grid(axis="x", alpha=0.3)
     figure.suptitle(f"{summary.group.title}: each dim alone at layer {cell.layer} / {cell.pooling}")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
@@ -358,11 +323,11 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
         if any(k in row.best_by_k for row in summary.rows):
             label = f"best {k} dim" + ("s" if k > 1 else "")
             panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
-    poolings = _poolings(summary.rows)
-    probed_layers = _layers(summary.rows)
+    poolings = pooling_order(summary.rows)
+    probed_layers = layer_order(summary.rows)
     if not panels or len(poolings) < 2:
         return None
-    figure = _new_figure(3.6 * len(panels) + 0.4, 3.8)
+    figure = new_figure(3.6 * len(panels) + 0.4, 3.8)
     axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
     for axes, (label, score_of) in zip(axes_list, panels, strict=True):
         for pooling in poolings:
@@ -372,7 +337,7 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
             points = [(layer, value) for layer, value in points if math.isfinite(value)]
             if points:
                 layers, values = zip(*points, strict=True)
-                color = _pooling_color(pooling, poolings)
+                color = pooling_color(pooling, poolings)
                 axes.plot(layers, values, marker="o", color=color, label=pooling)
         axes.set_title(label)
         axes.set_xlabel("layer")
@@ -381,11 +346,11 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
         else:
             axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
-    axes_list[0].set_ylabel(_metric_label(summary))
+    axes_list[0].set_ylabel(metric_label(summary))
     handles, labels = axes_list[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=len(poolings), frameon=False)
     figure.suptitle(f"{summary.group.title}: token vector (pooling) compared across layers")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
@@ -403,7 +368,7 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
         ("fine-tuning run", "#9467bd"),
     )
     values = [(result.frozen_probe_eval, result.eval(metric)) for result in summary.finetunes]
-    figure = _new_figure(max(5.5, 2.4 * len(labels) + 1.5), 4.8)
+    figure = new_figure(max(5.5, 2.4 * len(labels) + 1.5), 4.8)
     axes = figure.subplots()
     for index, (name, color) in enumerate(series):
         xs, ys = [], []
@@ -418,12 +383,12 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
             axes.bar_label(bars, labels=[f"{v:.3f}" for v in ys], fontsize=8, padding=2)
     axes.set_xticks(range(len(labels)), labels, fontsize=8)
     axes.set_xlim(-0.6, len(labels) - 0.4)
-    _zoom_y(axes, [value for pair in values for value in pair], headroom=0.12, min_span=0.1)
-    axes.set_ylabel(_metric_label(summary))
+    zoom_y(axes, [value for pair in values for value in pair], headroom=0.12, min_span=0.1)
+    axes.set_ylabel(metric_label(summary))
     axes.legend(loc="upper left", fontsize=8)
     axes.grid(axis="y", alpha=0.3)
     axes.set_title(f"{summary.group.title}: frozen probe vs fine-tuning")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 PLOT_KINDS: tuple[PlotKind, ...] = (
@@ -491,39 +456,4 @@ def _pair_matrix(details: dict[str, Any]) -> list[list[float]] | None:
     is_square = is_grid and all(
         isinstance(line, list) and len(line) == len(matrix) for line in matrix
     )
-    return [[_float(value) for value in line] for line in matrix] if is_square else None
-
-
-def _zoom_y(
-    axes: Axes, values: list[float], headroom: float = 0.08, min_span: float = 0.02
-) -> None:
-    low, high = _zoom_range(values, headroom, min_span)
-    axes.set_ylim(low, high)
-
-
-def _zoom_x(axes: Axes, values: list[float]) -> None:
-    low, high = _zoom_range(values, 0.08)
-    axes.set_xlim(low, high)
-
-
-def _zoom_range(
-    values: list[float], headroom: float, min_span: float = 0.02
-) -> tuple[float, float]:
-    """Axis limits around the data: scores differ in the second decimal, so 0 is not shown."""
-    finite = [value for value in values if math.isfinite(value)]
-    if not finite:
-        return 0.0, 1.0
-    low, high = min(finite), max(finite)
-    span = max(high - low, min_span)
-    return low - 0.15 * span, high + headroom * span + 0.1 * span
-
-
-def _float(value: Any) -> float:
-    try:
-        return math.nan if value is None else float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _finite_or(value: float, default: float = -math.inf) -> float:
-    return value if math.isfinite(value) else default
+    return [[as_float(value) for value in line] for line in matrix] if is_square else None
