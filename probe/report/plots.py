@@ -385,7 +385,8 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
     axes.set_xlim(-0.6, len(labels) - 0.4)
     zoom_y(axes, [value for pair in values for value in pair], headroom=0.12, min_span=0.1)
     axes.set_ylabel(metric_label(summary))
-    axes.legend(loc="upper left", fontsize=8)
+    # Outside the axes, so it can never cover a bar or its printed value.
+    figure.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     axes.grid(axis="y", alpha=0.3)
     axes.set_title(f"{summary.group.title}: frozen probe vs fine-tuning")
     return save(figure, path)
