@@ -58,8 +58,8 @@ def report_intro(n_files: int, warnings: Sequence[str], eval_splits: Sequence[st
                 "subset of hidden dims was chosen using the training data only (probes fit on "
                 "train, choices made on a validation part held out from train); every score in "
                 f"the tables and plots is on the held-out eval split ({split_names}), which no "
-                "selection looked at. Per-dimension bars and selectivity are the exceptions: "
-                "they are validation scores, as their labels say."
+                "selection looked at. The exceptions are labelled as such: per-dimension bars, "
+                "the validation bars of the pairs figure, and selectivity are validation scores."
             ),
             Paragraph(
                 "**best k dims** = of every k-dim subset any search method evaluated at that "
@@ -67,7 +67,7 @@ def report_intro(n_files: int, warnings: Sequence[str], eval_splits: Sequence[st
                 "best validation score; the numbers in [brackets] are its hidden-dim indices. "
                 "**random** = mean ± sd over random k-dim subsets (the chance level for k dims). "
                 "**selectivity** = real-task minus control-task score (validation); high "
-                "selectivity means the dims encode the task, not just the words. "
+                "selectivity means the dims encode the task, not just word identity. "
                 "**Bold** marks the best value in each column."
             ),
         ]

@@ -128,9 +128,6 @@ class TaskSummary:
     def cell(self, layer: int, pooling: str, method: str) -> ResultCell | None:
         return self.cells.get((layer, pooling, method))
 
-    def methods(self) -> set[str]:
-        return {method for (_, _, method) in self.cells}
-
     def best_row(self, k: int | None) -> LayerPoolingRow | None:
         """Row with the highest eval score at k dims (``None`` = all dims); ties → first row."""
         scored = [
@@ -154,7 +151,8 @@ def summarize(group: TaskGroup) -> TaskSummary:
     for result in (result for result in finetunes if result.own_stage):
         for row in rows:
             if (row.layer, row.pooling) == (result.layer, result.pooling) and (
-                row.finetuned is None or result.eval(primary) > row.finetuned.eval(primary)
+                row.finetuned is None
+                or _rank_value(result.eval(primary)) > _rank_value(row.finetuned.eval(primary))
             ):
                 row.finetuned = result
     return TaskSummary(
@@ -384,6 +382,11 @@ def _get(record: Any, *keys: str) -> Any:
             return None
         record = record.get(key)
     return record
+
+
+def _rank_value(score: float) -> float:
+    """A score for max(): missing (NaN) ranks below every real score."""
+    return score if math.isfinite(score) else -math.inf
 
 
 def _as_int(value: Any) -> int | None:
