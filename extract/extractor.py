@@ -52,7 +52,9 @@ from probe.cache import (
     Cache,
     CacheMeta,
     PartWriter,
+    check_free_space,
     consolidate,
+    estimated_bytes,
     exclusive_lock,
     fingerprint_of,
     is_disk_error,
@@ -295,6 +297,7 @@ def extract_split(
         if reused is not None:
             _remove_leftovers(out_path)
             return ExtractSummary(path=out_path, meta=reused, reused=True)
+        _check_space(out_path, meta, overwrite)
         partial_dir = _prepare_partial_dir(out_path, identity, meta.fingerprint, overwrite)
         part_paths = [partial_dir / f"part-{index:05d}.h5" for index in range(len(plan.parts))]
         done = [part_is_complete(path) for path in part_paths]
@@ -325,10 +328,14 @@ def extract_split(
                 "n_parts": len(plan.parts),
                 "padding_fraction": plan.padding_fraction(),
             }
+            parts_bytes = sum(path.stat().st_size for path in part_paths)
+            check_free_space(  # again: others may have filled the disk meanwhile
+                out_path.parent, int(1.05 * parts_bytes) + 2**16, f"Consolidating {out_path}"
+            )
             consolidate(
                 part_paths, out_path, meta, compression=config.compression, checksum=config.checksum
             )
-        except (OSError, CacheError) as error:
+        except (OSError, RuntimeError, CacheError) as error:
             raise _write_failure(error, out_path, partial_dir) from error
         shutil.rmtree(partial_dir, ignore_errors=True)
     return ExtractSummary(
@@ -353,6 +360,16 @@ def _make_parent(out_path: Path) -> None:
         ) from error
     if not os.access(out_path.parent, os.W_OK):
         raise CacheError(f"Cannot write to {out_path.parent}; choose a writable --out.")
+
+
+def _check_space(out_path: Path, meta: CacheMeta, overwrite: bool) -> None:
+    """Parts and the consolidated copy coexist until the end: room for both, less done parts."""
+    partial_dir = out_path.with_name(out_path.name + ".partial")
+    done_bytes = 0
+    if partial_dir.is_dir() and not overwrite:
+        done_bytes = sum(path.stat().st_size for path in partial_dir.glob("part-*.h5"))
+    needed = max(0, 2 * estimated_bytes(meta) - done_bytes)
+    check_free_space(out_path.parent, needed, f"Extracting {meta.task}/{meta.split} to {out_path}")
 
 
 def _remove_leftovers(out_path: Path) -> None:

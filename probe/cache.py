@@ -194,9 +194,10 @@ class PartWriter:
     """Writes one part: a run of whole batches, all arrays in extraction order.
 
     A part is a small HDF5 file with the same dataset names as the final cache (``hidden`` is
-    (L, t, H) for the part's t tokens). The caller appends batches, then :meth:`finish`
-    fsyncs and atomically renames ``<path>.tmp`` to ``<path>``. Any exception leaves only the
-    ``.tmp`` file, which a resumed run deletes.
+    (L, t, H) for the part's t tokens). It is assembled in memory (one part: bounded by the
+    extractor's part size), then :meth:`finish` writes ``<path>.tmp``, fsyncs it and renames
+    it to ``<path>``. Any exception leaves at most the ``.tmp`` file, which a resumed run
+    deletes.
     """
 
     def __init__(
@@ -220,7 +221,10 @@ class PartWriter:
         self._token_cursor = 0
         self._example_cursor = 0
         storage = _storage_numpy_dtype(dtype)
-        self._file = h5py.File(self.tmp_path, "w")
+        # Built in memory (HDF5 "core" driver) and written out in one plain write at finish:
+        # a full disk then fails one Python write cleanly, instead of HDF5 failing to flush
+        # chunks from destructors (which can crash the interpreter).
+        self._file = h5py.File(self.tmp_path, "w", driver="core", backing_store=False)
         chunk_tokens = max(1, min(TOKEN_CHUNK, n_tokens))
         self._file.create_dataset(
             "hidden",
@@ -302,16 +306,36 @@ class PartWriter:
             raise ValueError("part finished before all planned batches were written")
         self._file.attrs["complete"] = True
         self._file.flush()
+        image = self._file.id.get_file_image()
         self._file.close()
-        _fsync_path(self.tmp_path)
+        try:
+            with open(self.tmp_path, "wb") as handle:
+                handle.write(image)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            self.tmp_path.unlink(missing_ok=True)
+            raise
         os.replace(self.tmp_path, self.path)
         return self.path
 
     def abort(self) -> None:
-        try:
-            self._file.close()
-        finally:
-            self.tmp_path.unlink(missing_ok=True)
+        """Drop the part: close (best effort) and delete ``<path>.tmp``. Never raises."""
+        _close_quietly(self._file)
+        self.tmp_path.unlink(missing_ok=True)
+
+
+# h5py file objects whose close failed (a full disk leaves HDF5 unable to flush them).
+# Letting them be garbage-collected retries the failed flush in a destructor and can crash
+# the interpreter, so they are kept alive until exit instead.
+_UNCLOSABLE: list[h5py.File] = []
+
+
+def _close_quietly(handle: h5py.File) -> None:
+    try:
+        handle.close()
+    except (OSError, RuntimeError, ValueError):
+        _UNCLOSABLE.append(handle)
 
 
 def _fsync_path(path: Path) -> None:
@@ -378,14 +402,45 @@ def _chunked(shape: tuple[int, ...], axis_chunk: int, axis: int) -> tuple[int, .
     return tuple(max(1, extent) for extent in chunks)
 
 
+def estimated_bytes(meta: CacheMeta) -> int:
+    """About how many bytes the cache of ``meta`` takes on disk (vectors dominate)."""
+    vector_bytes = 4 if meta.dtype == "float32" else 2
+    layers, hidden = len(meta.layers), meta.hidden_size
+    per_token = layers * hidden * vector_bytes + 4 + 1 + 1
+    per_example = (
+        3 * layers * hidden * vector_bytes + layers * 4 + 8 * 4 + 64 * len(meta.text_columns)
+    )
+    return int(1.02 * (meta.n_tokens * per_token + meta.n_examples * per_example)) + 2**16
+
+
+def check_free_space(folder: str | Path, needed: int, what: str) -> None:
+    """Refuse up front when ``folder``'s disk cannot hold ``needed`` more bytes.
+
+    Cheaper and safer than finding out mid-write: HDF5 reports a full disk late (often when
+    a chunk is flushed on close) and messily.
+    """
+    import shutil
+
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise CacheError(
+            f"{what} needs about {needed / 2**20:,.1f} MiB in {folder}, but only "
+            f"{free / 2**20:,.1f} MiB are free. Free some space or choose an --out on another "
+            "disk."
+        )
+
+
 def is_disk_error(error: BaseException) -> bool:
     """True for an OSError from a full, over-quota or read-only disk (h5py's included)."""
-    if not isinstance(error, OSError):
+    if not isinstance(error, OSError | RuntimeError):
         return False
-    if error.errno in DISK_ERRNOS:
+    if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
         return True
     text = str(error).lower()
-    return "no space left" in text or "disk quota" in text or "read-only file system" in text
+    return any(
+        marker in text
+        for marker in ("no space left", "errno = 28", "disk quota", "read-only file system")
+    )
 
 
 def consolidate(
