@@ -833,3 +833,27 @@ def test_pair_matrix_is_drawn_when_the_pairs_cell_stores_one(tmp_path):
     path = ResultsFile("probe", "sst2", METRIC, cells=cells).save(tmp_path / "r.json")
     paths = render_report([path], tmp_path / "out")
     assert "sst2_pairs.png" in [p.name for p in paths.plots]
+
+
+def test_html_tags_are_balanced(full_report):
+    """Every opened element is closed in order (void elements aside): the page renders as meant."""
+    from html.parser import HTMLParser
+
+    void = {"img", "meta", "br", "hr"}
+
+    class Checker(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            assert self.stack and self.stack[-1] == tag, (tag, self.stack[-3:])
+            self.stack.pop()
+
+    checker = Checker()
+    checker.feed(full_report[0].html.read_text(encoding="utf-8"))
+    assert checker.stack == []
