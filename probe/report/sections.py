@@ -90,15 +90,17 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
         blocks.append(_summary_table(summary))
         blocks.append(Heading("Baselines: random dims and control task", 3))
         blocks.extend(_baseline_blocks(summary))
-    blocks.append(Heading("Plots", 3))
+    figures: list[Block] = []
     for kind in PLOT_KINDS:
         plot_path = plots.get(kind.name)
         if plot_path is not None:
-            blocks.append(Image(plot_path, kind.title, kind.caption))
+            figures.append(Image(plot_path, kind.title, kind.caption))
         elif summary.rows and kind.name != "finetune":
             # Without any probe rows the line above already says to run `fewdims probe`;
             # the fine-tuning section explains its own absence.
-            blocks.append(Paragraph(f"**{kind.title}:** {kind.missing}"))
+            figures.append(Paragraph(f"**{kind.title}:** {kind.missing}"))
+    if figures:
+        blocks += [Heading("Plots", 3), *figures]
     blocks.append(Heading("Fine-tuning", 3))
     blocks.extend(_finetune_blocks(summary))
     return blocks

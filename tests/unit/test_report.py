@@ -857,3 +857,12 @@ def test_html_tags_are_balanced(full_report):
     checker = Checker()
     checker.feed(full_report[0].html.read_text(encoding="utf-8"))
     assert checker.stack == []
+
+
+def test_results_file_without_cells_renders_a_skeleton(tmp_path):
+    path = ResultsFile("probe", "sst2", METRIC).save(tmp_path / "empty.json")
+    paths = render_report([path], tmp_path / "out")
+    markdown = paths.markdown.read_text(encoding="utf-8")
+    assert "No probe results for this task" in markdown and "### Plots" not in markdown
+    assert paths.plots == []
+    assert pd.read_csv(paths.results_csv).empty
