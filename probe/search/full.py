@@ -16,7 +16,9 @@ from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.problem import Problem
 
 
-def _fit(problem: Problem, x: np.ndarray, y: np.ndarray, strength: float) -> SubsetFit:
+def _fit(
+    problem: Problem, x: np.ndarray, y: np.ndarray, strength: float, init: SubsetFit | None = None
+) -> SubsetFit:
     if problem.is_classification:
         return fit_full(
             x,
@@ -25,16 +27,26 @@ def _fit(problem: Problem, x: np.ndarray, y: np.ndarray, strength: float) -> Sub
             C=strength,
             sample_weight=problem.sample_weight(y),
             n_classes=problem.n_classes,
+            init=init,
         )
     return fit_full(x, y, kind="regression", alpha=strength)
 
 
 def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
     grid = config.c_grid if problem.is_classification else config.alpha_grid
-    fits = [_fit(problem, problem.x_fit, problem.y_fit, strength) for strength in grid]
+    # Classification: walk C upwards, each fit warm-started from the previous (weak
+    # regularisation is where L-BFGS needs many iterations; a nearby start saves most).
+    order = np.argsort(grid) if problem.is_classification else np.arange(len(grid))
+    fits: list[SubsetFit | None] = [None] * len(grid)
+    previous = None
+    for position in order:
+        fits[position] = previous = _fit(
+            problem, problem.x_fit, problem.y_fit, grid[position], previous
+        )
     validation = np.array([problem.validation_primary(fit)[0] for fit in fits])
     best = int(np.argmax(rank_key(validation)))  # first in grid order among ties
-    train_fit = _fit(problem, problem.x_train, problem.y_train, grid[best])
+    init = fits[best] if problem.is_classification else None
+    train_fit = _fit(problem, problem.x_train, problem.y_train, grid[best], init)
     problem.memo["full_probe"] = train_fit
     scores = {
         "train": problem.all_metrics(problem.y_train, train_fit.predict(problem.x_train))[0],

@@ -28,6 +28,8 @@ What is measured (median of ``--repeats`` runs unless marked "1 run"):
   best single dim, pairs + top-50 re-fit, greedy-3, 200 random pairs}.
 
 The machine is shared; the load average at start and end is recorded beside the numbers.
+scikit-learn runs with its OpenMP loops on one thread (as ``fewdims`` runs it): under load
+its spinning OpenMP threads made fits 25x slower, which would flatter our ratios.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -118,10 +121,11 @@ def sklearn_fit_seconds(
 
     accuracies = []
     started = time.perf_counter()
-    for subset in subsets:
-        model = LogisticRegression(class_weight="balanced", tol=tol, max_iter=10_000)
-        model.fit(problem.x_fit[:, subset], problem.y_fit)
-        accuracies.append(np.mean(model.predict(problem.x_val[:, subset]) == problem.y_val))
+    with threadpool_limits(limits=1, user_api="openmp"):  # as in probe.linear.fit_full
+        for subset in subsets:
+            model = LogisticRegression(class_weight="balanced", tol=tol, max_iter=10_000)
+            model.fit(problem.x_fit[:, subset], problem.y_fit)
+            accuracies.append(np.mean(model.predict(problem.x_val[:, subset]) == problem.y_val))
     return (time.perf_counter() - started) / len(subsets), np.array(accuracies)
 
 
@@ -135,7 +139,8 @@ def sfs_seconds(problem: Problem, k: int) -> float:
         LogisticRegression(class_weight="balanced"), n_features_to_select=k, cv=split, n_jobs=1
     )
     started = time.perf_counter()
-    selector.fit(problem.x_train, problem.y_train)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        selector.fit(problem.x_train, problem.y_train)
     return time.perf_counter() - started
 
 
