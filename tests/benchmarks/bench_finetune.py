@@ -81,6 +81,9 @@ def main() -> int:
         "spin against each other and run slower and more erratically)",
     )
     parser.add_argument("--out-dir", default=str(REPO / "reports" / "benchmarks"))
+    parser.add_argument(
+        "--out-stem", default="finetune", help="writes <out-dir>/<stem>.json and <stem>.md"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -184,9 +187,10 @@ def main() -> int:
     }
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "finetune.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    (out_dir / "finetune.md").write_text(render_markdown(payload), encoding="utf-8")
-    print(f"wrote {out_dir / 'finetune.json'} and finetune.md", file=sys.stderr)
+    json_path = out_dir / f"{args.out_stem}.json"
+    json_path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    json_path.with_suffix(".md").write_text(render_markdown(payload), encoding="utf-8")
+    print(f"wrote {json_path} and {json_path.with_suffix('.md').name}", file=sys.stderr)
     return 0
 
 
