@@ -108,8 +108,9 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
         axes.grid(alpha=0.3)
         if index % n_columns == 0:
             axes.set_ylabel(metric_label(summary))
-        if index >= len(layers) - n_columns:
+        if index >= len(layers) - n_columns:  # lowest panel of its column
             axes.set_xlabel("number of dims k")
+            axes.tick_params(labelbottom=True)  # sharex hid them if a panel below is unused
     handles: list[Any] = [
         Patch(color=pooling_color(pooling, poolings), label=pooling) for pooling in poolings
     ]
