@@ -351,6 +351,10 @@ def extract_split(
 
 
 def _make_parent(out_path: Path) -> None:
+    if out_path.is_dir():
+        raise CacheError(
+            f"--out {out_path} is a folder; pass a file path such as {out_path / 'cache.h5'}."
+        )
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
