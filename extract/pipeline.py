@@ -161,7 +161,7 @@ def run_pipeline(
         results_paths.append(probe_path)
         run = TaskRun(task, summaries[0], summaries[1], probe_path)
         if config.finetune:
-            run.finetune_results = _finetune_best(config, loaded, results, probe_path, say)
+            run.finetune_results = _finetune_best(config, train, evaluation, probe_path, say)
             results_paths.extend(run.finetune_results)
         runs.append(run)
     say(f"rendering report into {config.out_dir}")
@@ -188,25 +188,41 @@ def _group_progress(
 
 
 def _finetune_best(
-    config: RunConfig, loaded: LoadedModel, results, probe_path: Path, say: EventCallback
+    config: RunConfig,
+    train: Split,
+    evaluation: Split,
+    probe_path: Path,
+    say: EventCallback,
 ) -> list[Path]:
-    """Fine-tune with the sweep's best pair/triple (by validation score) and with all dims."""
-    from extract.finetune import FinetuneConfig, finetune_from_probe
+    """Fine-tune twice on the probe's train split: with the best 2-dim probe cell's dims
+    (chosen by validation score, at that cell's layer and pooling) and with all dims.
 
-    say(f"fine-tuning {results.task} with the best probe dims")
-    out = config.out_dir / "results" / f"{results.task}-finetune.json"
-    finetune_from_probe(
-        probe_path,
-        out,
-        FinetuneConfig(
-            model=config.model,
-            task=results.task,
-            data_dir=config.data_dir,
-            epochs=config.finetune_epochs,
-            max_train_examples=config.finetune_max_train_examples,
-            device=config.extract.device,
-            seed=config.seed,
-        ),
-        loaded=loaded,
-    )
-    return [out]
+    Each run starts from a fresh copy of the pre-trained weights; the encoder held for
+    extraction is never modified.
+    """
+    from extract.finetune import FinetuneConfig, run_finetune, task_data
+
+    data = task_data(train, evaluation)
+    outputs = []
+    for label, dims_settings in (
+        ("best-pair", {"dims_from": f"{probe_path}:::pairs"}),
+        ("all-dims", {"dims": "all"}),
+    ):
+        say(f"fine-tuning {train.task} ({label})")
+        out = config.out_dir / "results" / f"{train.task}-finetune-{label}.json"
+        run_finetune(
+            [data],
+            FinetuneConfig(
+                model=config.model,
+                epochs=config.finetune_epochs,
+                max_train_examples=config.finetune_max_train_examples,
+                max_length=config.extract.max_length,
+                batch_size=config.extract.batch_size,
+                device=config.extract.device,
+                seed=config.seed,
+                **dims_settings,
+            ),
+            out,
+        )
+        outputs.append(out)
+    return outputs

@@ -56,7 +56,9 @@ def test_run_writes_report_and_reuses_caches(quick_config):
     assert {cell.method for cell in results.cells} == {"full", "rank", "pairs", "greedy", "random"}
     assert all(0.0 <= cell.eval_score("accuracy") <= 1.0 for cell in results.find(method="full"))
     provenance = json.dumps(results.provenance)
-    assert str(task_run.train_cache.path) in provenance and str(task_run.eval_cache.path) in provenance
+    assert (
+        str(task_run.train_cache.path) in provenance and str(task_run.eval_cache.path) in provenance
+    )
     cache_times = [
         task_run.train_cache.path.stat().st_mtime_ns,
         task_run.eval_cache.path.stat().st_mtime_ns,
@@ -134,3 +136,22 @@ def test_cli_run(quick_config, capsys, monkeypatch):
     assert merged
     assert Path("cli-report/report.html").read_text().count("data:image/png;base64,") >= 1
     assert np.all([p.suffix == ".h5" for p in Path("cli-features").rglob("*") if p.is_file()])
+
+
+def test_run_with_finetune_adds_finetune_results(quick_config):
+    quick_config.finetune = True
+    quick_config.finetune_max_train_examples = 40
+    quick_config.methods = ("full", "pairs")
+    outcome = run_pipeline(quick_config)
+    (task_run,) = outcome.tasks
+    assert [path.name for path in task_run.finetune_results] == [
+        "sst2-finetune-best-pair.json",
+        "sst2-finetune-all-dims.json",
+    ]
+    best_pair = ResultsFile.load(task_run.finetune_results[0])
+    probe = ResultsFile.load(task_run.probe_results)
+    chosen = max(probe.find(method="pairs"), key=lambda cell: cell.scores["validation"]["accuracy"])
+    (cell,) = best_pair.cells
+    assert best_pair.kind == "finetune" and cell.method == "finetune"
+    assert cell.dims == chosen.dims and (cell.layer, cell.pooling) == (chosen.layer, chosen.pooling)
+    assert "fine-tun" in outcome.report_markdown.read_text().lower()
