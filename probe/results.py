@@ -40,7 +40,11 @@ Conventions per ``method`` (reports rely on them):
 * ``random`` — ``dims == []``; ``steps`` = ``[{"k", "n_draws", "mean", "sd", "q05", "q25",
   "median", "q75", "q95"}]`` of the eval primary metric over random k-subsets.
 * ``control`` — ``steps`` = ``[{"k", "real", "control", "selectivity"}]`` (validation primary metric).
-* ``finetune`` — ``details`` = ``{"frozen", "head", "stage", "stages", "model", ...}``;
+* ``finetune`` — one cell per (stage, task evaluated): ``details`` holds ``task`` (the task
+  scored), ``trained_on`` (tasks fine-tuned so far), ``stage``, ``stages``, ``frozen``,
+  ``head``, ``model``, ``primary_metric``, ``n_train``, ``n_eval``, ``forgetting`` (drop
+  since that task's own stage, cross-task runs) and, when dims came from a probe cell,
+  ``frozen_probe`` / ``frozen_probe_eval`` (that cell and its eval score);
   ``steps`` = per-epoch ``{"epoch", "train_loss", "eval"}``.
 
 Inside ``steps``/``details``, ``"validation"`` is a float (the primary metric) and ``"eval"``
@@ -121,16 +125,22 @@ class ResultsFile:
                 f"({__version__}) reads version {RESULTS_VERSION}. Re-run the experiment "
                 "with this fewdims, or install the fewdims version that wrote it."
             )
-        cells = [ResultCell(**cell) for cell in payload.get("cells", [])]
-        return cls(
-            kind=payload["kind"],
-            task=payload["task"],
-            primary_metric=payload["primary_metric"],
-            provenance=payload.get("provenance", {}),
-            cells=cells,
-            fewdims_version=payload.get("fewdims_version", "unknown"),
-            created_at=payload.get("created_at", ""),
-        )
+        try:
+            cells = [ResultCell(**cell) for cell in payload.get("cells", [])]
+            return cls(
+                kind=payload["kind"],
+                task=payload["task"],
+                primary_metric=payload["primary_metric"],
+                provenance=payload.get("provenance", {}),
+                cells=cells,
+                fewdims_version=payload.get("fewdims_version", "unknown"),
+                created_at=payload.get("created_at", ""),
+            )
+        except (KeyError, TypeError) as error:
+            raise ResultsFormatError(
+                f"{source} claims to be a fewdims results file but is malformed ({type(error).__name__}: "
+                f"{error}). Was it edited by hand or truncated? Re-run the command that wrote it."
+            ) from error
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename) so a crash never leaves half a JSON file."""
