@@ -70,8 +70,10 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--head-lr", type=float, default=1e-3)
+    # One epoch of 2,000 rows is 63 steps: at the CLI defaults (2e-5 / 1e-3) the encoder
+    # barely moves (all dims reached 0.694 dev accuracy), so the benchmark trains faster.
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--head-lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads",
@@ -213,14 +215,17 @@ def render_markdown(payload: dict) -> str:
         f"{payload['machine']['load_average_1_5_15_before'][1]:.1f} before and "
         f"{payload['machine']['load_average_1_5_15_after'][1]:.1f} after, 5-minute).",
         "",
-        "| configuration | dims | encoder | head | dev accuracy | wall time (s) | train (s) | eval (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| configuration | dims | encoder | head | dev accuracy | vs all dims | wall time (s) "
+        "| train (s) | eval (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    reference = payload["runs"][0]["dev_accuracy"]
     for run in payload["runs"]:
         dims = ",".join(map(str, run["dims"])) if run["dims"] else "all 384"
         lines.append(
             f"| {run['name']} | {dims} | {'frozen' if run['frozen'] else 'fine-tuned'} | "
-            f"{run['head']} | {run['dev_accuracy']:.4f} | {run['wall_seconds']:.0f} | "
+            f"{run['head']} | {run['dev_accuracy']:.4f} | {run['dev_accuracy'] - reference:+.4f} | "
+            f"{run['wall_seconds']:.0f} | "
             f"{run['train_seconds']:.0f} | {run['eval_seconds']:.0f} |"
         )
     lines += [
@@ -234,10 +239,25 @@ def render_markdown(payload: dict) -> str:
         "run does no backward pass through the encoder (features under no_grad), hence its speed.",
         "",
         f"Total benchmark time {payload['total_seconds'] / 60:.1f} min. Reproduce with "
-        "`python tests/benchmarks/bench_finetune.py`.",
+        f"`python tests/benchmarks/bench_finetune.py --lr {settings['lr']} --head-lr "
+        f"{settings['head_lr']} --epochs {settings['epochs']} --max-length "
+        f"{settings['max_length']} --train-examples {payload['train']['n_examples']}`.",
+        "",
+        "Learning rates: one epoch over 2,000 rows is only 63 optimiser steps. At the CLI "
+        "defaults (encoder 2e-5, head 1e-3) the encoder hardly moves in that budget, so the "
+        "default benchmark uses 1e-4 / 1e-2; `finetune-lr2e-5.{json,md}` holds the run at the "
+        "CLI defaults.",
         "",
     ]
     return "\n".join(lines)
+
+
+def rerender(json_path: Path) -> Path:
+    """Rewrite the Markdown beside a benchmark JSON from the JSON alone (no rerun)."""
+    payload = json.loads(json_path.read_text(encoding="utf-8"))
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text(render_markdown(payload), encoding="utf-8")
+    return md_path
 
 
 if __name__ == "__main__":
