@@ -32,7 +32,7 @@ from scipy.special import expit, logsumexp
 
 from probe.errors import FewdimsError
 
-# Bounds the float64 design gathered per chunk of candidates: 2**24 values = 128 MiB.
+# Bounds the float32 design gathered per chunk of candidates: 2**24 values = 64 MiB.
 DESIGN_BUDGET = 1 << 24
 # n * D^2 up to which the all-dims probe uses scikit-learn's Newton-Cholesky (one Hessian
 # ~ a second on a laptop) instead of L-BFGS.
@@ -63,18 +63,23 @@ class SubsetFit:
         """The probes of candidates ``rows`` (an index array or mask)."""
         return SubsetFit(self.kind, self.dims[rows], self.coef[rows], self.intercept[rows])
 
-    def decision(self, x: np.ndarray) -> np.ndarray:
-        """Linear scores of every candidate on rows ``x`` (n, D) -> (n, m, r) float64."""
+    def decision(self, x: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+        """Linear scores of every candidate on rows ``x`` (n, D) -> (n, m, r).
+
+        float64 by default (exact probes' reported scores); the screen passes float32, where
+        a flipped example within 1e-6 of the boundary cannot matter and the pass is cheaper.
+        """
         n_candidates, size = self.dims.shape
         if size > 1 and n_candidates > 1 and np.all(self.dims[:, :-1] == self.dims[:1, :-1]):
             return self._decision_shared_prefix(x)
-        outputs = np.empty((x.shape[0], n_candidates, self.coef.shape[2]), dtype=np.float64)
+        outputs = np.empty((x.shape[0], n_candidates, self.coef.shape[2]), dtype=dtype)
+        coef = self.coef.astype(dtype)
         for start, stop in _chunks(n_candidates, x.shape[0] * max(1, self.dims.shape[1])):
-            columns = gather_columns(x, self.dims[start:stop])  # (n, mc, s)
+            columns = gather_columns(x, self.dims[start:stop], dtype)  # (n, mc, s)
             block = outputs[:, start:stop]
             block[...] = 0.0
             for position in range(self.dims.shape[1]):  # s <= k passes, vectorised over candidates
-                block += columns[:, :, position, None] * self.coef[start:stop, position]
+                block += columns[:, :, position, None] * coef[start:stop, position]
         outputs += self.intercept[None]
         return outputs
 
@@ -91,9 +96,9 @@ class SubsetFit:
         outputs += self.intercept[None]
         return outputs
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted labels (int64) or values (float64) of every candidate -> (n, m)."""
-        return predict_from_decision(self.kind, self.decision(x))
+    def predict(self, x: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+        """Predicted labels (int64) or values of every candidate -> (n, m)."""
+        return predict_from_decision(self.kind, self.decision(x, dtype))
 
 
 def predict_from_decision(kind: str, decision: np.ndarray) -> np.ndarray:
@@ -119,22 +124,24 @@ def balanced_sample_weight(y: np.ndarray, n_classes: int) -> np.ndarray:
     return per_class[y]
 
 
-def gather_columns(x: np.ndarray, dims: np.ndarray) -> np.ndarray:
-    """Columns ``dims`` (m, s) of ``x`` (n, D) as one float64 array (n, m, s)."""
+def gather_columns(x: np.ndarray, dims: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """Columns ``dims`` (m, s) of ``x`` (n, D) as one ``dtype`` array (n, m, s)."""
     dims = np.asarray(dims, dtype=np.int64)
     gathered = np.take(x, dims.ravel(), axis=1)  # (n, m*s), x's dtype
-    return gathered.reshape(x.shape[0], dims.shape[0], dims.shape[1]).astype(np.float64, copy=False)
+    return gathered.reshape(x.shape[0], dims.shape[0], dims.shape[1]).astype(dtype, copy=False)
 
 
 def _design(x: np.ndarray, dims: np.ndarray) -> np.ndarray:
-    """Candidate designs ``[x_S; 1]`` -> (m, s+1, n) float64, bias row last.
+    """Candidate designs ``[x_S; 1]`` -> (m, s+1, n) float32, bias row last.
 
     Features-major so every candidate's rows are contiguous along examples: the gather is a
-    single column take and the per-candidate reductions below stream contiguous rows.
+    single column take and the per-candidate reductions below stream contiguous rows. Kept
+    in the slice's float32 (the values are exact); every reduction that decides the optimum
+    (scores, gradients) multiplies it with float64 and accumulates in float64.
     """
     n_rows = x.shape[0]
     n_candidates, size = dims.shape
-    design = np.empty((n_candidates, size + 1, n_rows), dtype=np.float64)
+    design = np.empty((n_candidates, size + 1, n_rows), dtype=np.float32)
     columns = np.take(x, dims.ravel(), axis=1)  # (n, m*s)
     design[:, :size, :] = columns.T.reshape(n_candidates, size, n_rows)
     design[:, size, :] = 1.0
@@ -234,12 +241,14 @@ def _newton_binary(
     """Damped Newton on (m, q, n) designs; ``theta`` (m, q, 1) -> converged (m, q, 1).
 
     The gradient is float64, so the fixed point is the exact optimum; the Hessian is
-    accumulated in float32 (it only steers the step, and that halves its cost).
+    accumulated in float32 (it only steers the step, and that halves its cost). Once a step
+    is below ``sqrt(tol)`` the next would be below ~``tol`` (quadratic convergence), so the
+    loop stops without paying for that confirming iteration.
     """
     theta = theta[..., 0].copy()  # (m, q)
     n_params = theta.shape[1]
     mask = _penalty_mask(n_params)
-    design32 = design.astype(np.float32)
+    design32 = design
     labels_f = labels.astype(np.float64)
 
     def eta_of(design_rows: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -261,6 +270,8 @@ def _newton_binary(
         if _converged(step, theta, tol):
             break
         theta, eta = _damped_update(design, theta, eta, step, objective_of, eta_of, SAFE_ETA_STEP)
+        if _converged(step, theta, np.sqrt(tol)):
+            break
     return theta[..., None]
 
 
@@ -284,7 +295,7 @@ def _newton_multinomial(
     onehot_t = np.eye(n_classes)[labels].T  # (c, n)
     flat = theta.transpose(0, 2, 1).reshape(n_candidates, n_params).copy()  # class-major
     mask = np.tile(_penalty_mask(n_features), n_classes)
-    design32 = design.astype(np.float32)
+    design32 = design
 
     def eta_of(design_rows: np.ndarray, flat_theta: np.ndarray) -> np.ndarray:
         per_class = flat_theta.reshape(flat_theta.shape[0], n_classes, n_features)
@@ -318,6 +329,8 @@ def _newton_multinomial(
         if _converged(step, flat, tol):
             break
         flat, eta = _damped_update(design, flat, eta, step, objective_of, eta_of, SAFE_ETA_STEP / 2)
+        if _converged(step, flat, np.sqrt(tol)):
+            break
     return flat.reshape(n_candidates, n_classes, n_features).transpose(0, 2, 1)
 
 

@@ -192,8 +192,9 @@ class Problem:
         """Every task metric of every candidate column -> m dicts."""
         return batch_metrics(self.metrics, y_true, predictions, max(self.n_classes, 2))
 
-    def validation_primary(self, fit: SubsetFit) -> np.ndarray:
-        return self.primary(self.y_val, fit.predict(self.x_val))
+    def validation_primary(self, fit: SubsetFit, dtype: type = np.float64) -> np.ndarray:
+        """Primary metric of every candidate of ``fit`` on the validation rows -> (m,)."""
+        return self.primary(self.y_val, fit.predict(self.x_val, dtype))
 
 
 def inner_split(

@@ -76,7 +76,7 @@ def shortlist(
     step); the exact fits then warm-start from it (new dim at 0) instead of the screen.
     """
     screen_fit = screen.subset_fit(dims, coef)
-    screen_metric = problem.validation_primary(screen_fit)
+    screen_metric = problem.validation_primary(screen_fit, np.float32)
     chosen = np.lexsort((criterion, -rank_key(screen_metric)))[:top_k]
     if previous is not None:
         init = extend_fit(previous, dims[chosen])
