@@ -72,15 +72,22 @@ class SubsetFit:
         n_candidates, size = self.dims.shape
         if size > 1 and n_candidates > 1 and np.all(self.dims[:, :-1] == self.dims[:1, :-1]):
             return self._decision_shared_prefix(x)
-        outputs = np.empty((x.shape[0], n_candidates, self.coef.shape[2]), dtype=dtype)
+        n_outputs = self.coef.shape[2]
+        outputs = np.empty((x.shape[0], n_candidates, n_outputs), dtype=dtype)
         coef = self.coef.astype(dtype)
-        for start, stop in _chunks(n_candidates, x.shape[0] * max(1, self.dims.shape[1])):
-            columns = gather_columns(x, self.dims[start:stop], dtype)  # (n, mc, s)
-            block = outputs[:, start:stop]
-            block[...] = 0.0
-            for position in range(self.dims.shape[1]):  # s <= k passes, vectorised over candidates
-                block += columns[:, :, position, None] * coef[start:stop, position]
-        outputs += self.intercept[None]
+        intercept = self.intercept.astype(dtype)
+        for start, stop in _chunks(n_candidates, x.shape[0] * max(1, size)):
+            dims = self.dims[start:stop]
+            for output in range(n_outputs):  # r is 1, or the number of classes
+                # one contiguous (n, mc) column gather per position: s <= k passes
+                scores = np.take(x, dims[:, 0], axis=1).astype(dtype, copy=False)
+                scores = scores * coef[start:stop, 0, output]
+                for position in range(1, size):
+                    scores += (
+                        np.take(x, dims[:, position], axis=1) * coef[start:stop, position, output]
+                    )
+                scores += intercept[start:stop, output]
+                outputs[:, start:stop, output] = scores
         return outputs
 
     def _decision_shared_prefix(self, x: np.ndarray) -> np.ndarray:
@@ -250,6 +257,7 @@ def _newton_binary(
     mask = _penalty_mask(n_params)
     design32 = design
     labels_f = labels.astype(np.float64)
+    column_reach = np.abs(design).max(axis=2).astype(np.float64)  # (m, q)
 
     def eta_of(design_rows: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.einsum("mq,mqn->mn", t, design_rows)  # (m, n); einsum beats batched matmul here
@@ -260,16 +268,22 @@ def _newton_binary(
 
     eta = eta_of(design, theta)
     for _ in range(max_iter):
-        prob = expit(eta)
-        gradient = np.einsum("mqn,mn->mq", design, (prob - labels_f) * weight) + mask * theta
-        curvature = (prob * (1 - prob) * weight).astype(np.float32)  # (m, n)
-        hessian = _weighted_gram(design32, curvature)
+        prob = expit(eta)  # (m, n)
+        residual = prob - labels_f
+        residual *= weight
+        gradient = np.einsum("mqn,mn->mq", design, residual) + mask * theta
+        curvature = np.subtract(1.0, prob, out=residual)  # reuse the buffer
+        curvature *= prob
+        curvature *= weight
+        hessian = _weighted_gram(design32, curvature.astype(np.float32))
         hessian[:, np.arange(n_params), np.arange(n_params)] += mask
         hessian[:, -1, -1] += 1e-12 * (1.0 + hessian[:, -1, -1])
         step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
         if _converged(step, theta, tol):
             break
-        theta, eta = _damped_update(design, theta, eta, step, objective_of, eta_of, SAFE_ETA_STEP)
+        theta, eta = _damped_update(
+            design, theta, eta, step, objective_of, eta_of, SAFE_ETA_STEP, column_reach
+        )
         if _converged(step, theta, np.sqrt(tol)):
             break
     return theta[..., None]
@@ -296,6 +310,7 @@ def _newton_multinomial(
     flat = theta.transpose(0, 2, 1).reshape(n_candidates, n_params).copy()  # class-major
     mask = np.tile(_penalty_mask(n_features), n_classes)
     design32 = design
+    column_reach = np.abs(design).max(axis=2).astype(np.float64)  # (m, q)
 
     def eta_of(design_rows: np.ndarray, flat_theta: np.ndarray) -> np.ndarray:
         per_class = flat_theta.reshape(flat_theta.shape[0], n_classes, n_features)
@@ -328,13 +343,15 @@ def _newton_multinomial(
         step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
         if _converged(step, flat, tol):
             break
-        flat, eta = _damped_update(design, flat, eta, step, objective_of, eta_of, SAFE_ETA_STEP / 2)
+        flat, eta = _damped_update(
+            design, flat, eta, step, objective_of, eta_of, SAFE_ETA_STEP / 2, column_reach
+        )
         if _converged(step, flat, np.sqrt(tol)):
             break
     return flat.reshape(n_candidates, n_classes, n_features).transpose(0, 2, 1)
 
 
-def _damped_update(design, theta, eta, step, objective_of, eta_of, safe_eta_step):
+def _damped_update(design, theta, eta, step, objective_of, eta_of, safe_eta_step, column_reach):
     """Take the Newton ``step``; damp (halve) it only where a full step could go uphill.
 
     Why no line search in general: the logistic loss is generalised self-concordant (its
@@ -342,10 +359,17 @@ def _damped_update(design, theta, eta, step, objective_of, eta_of, safe_eta_step
     about 1.59 the full Newton step provably lowers the objective. Only candidates whose
     scores move further than ``safe_eta_step`` (halved for softmax, whose bound is twice as
     loose) pay for objective evaluations and step halving. Scores are linear in ``theta``,
-    so trial points cost no matmul. Returns the new ``theta`` and scores ``eta``.
+    so trial points cost no matmul. ``column_reach`` (m, q) = max |x| per design row bounds
+    the score change of a step without touching the data. Returns the new ``theta`` and
+    scores ``eta``.
     """
-    delta = eta_of(design, step)  # (m, n) or (m, c, n)
     new_theta = theta + step
+    # |change of any score| <= sum_j |step_kj| * max_i |x_ij|: checked without a data pass
+    per_class_step = np.abs(step.reshape(step.shape[0], -1, column_reach.shape[1]))  # (m, r, q)
+    bound = np.einsum("mkq,mq->mk", per_class_step, column_reach).max(axis=1)
+    if np.all(bound <= safe_eta_step):
+        return new_theta, eta_of(design, new_theta)
+    delta = eta_of(design, step)  # (m, n) or (m, c, n)
     new_eta = eta + delta
     reach = np.abs(delta.reshape(delta.shape[0], -1)).max(axis=1)
     risky = np.flatnonzero(reach > safe_eta_step)
