@@ -450,7 +450,7 @@ def _provenance(
             "source": split.source,
             "sha256": split.fingerprint(),
             "n_examples": len(split),
-            "subset_of": split.extra.get("subset_of"),
+            "selection": dict(split.extra),  # e.g. {"first": N, "of": total} for a subset
         }
 
     return {

@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         primary = details.get("primary_metric", results.primary_metric)
         dims_text = ",".join(map(str, cell.dims)) if cell.dims else "all"
         print(
-            f"{details['stage']}: {details['task']} {primary} "
+            f"{details['stage']}: {primary} "
             f"{cell.scores['eval'].get(primary, float('nan')):.4f} (layer {cell.layer} "
             f"{cell.pooling}, dims {dims_text}, {'frozen' if details['frozen'] else 'trained'} "
             f"encoder, {details['head']} head, {cell.seconds:.1f} s)"

@@ -236,8 +236,11 @@ def test_layers_above_the_cut_are_not_run_and_pooling_matches_the_cache(model_di
 
 
 def test_cross_task_reports_every_task_seen_after_each_stage(model_dir, tmp_path):
-    config = quick_config(model_dir, epochs=1)
+    config = quick_config(model_dir, epochs=1, max_train_examples=80)
     results = run_finetune(toy_tasks(pair_task=True), config, tmp_path / "cross.json")
+    data = results.provenance["data"]
+    assert [entry["train"]["n_examples"] for entry in data] == [80, 80]
+    assert data[0]["train"]["selection"] == {"first": 80, "of": 160}
     stages = [(cell.details["stage_index"], cell.details["task"]) for cell in results.cells]
     assert stages == [(1, "toy"), (2, "toy"), (2, "toypair")]
     old = results.cells[1]
