@@ -75,6 +75,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--random-draws", type=int, default=200, help="random subsets per k (200)")
     parser.add_argument(
+        "--random-ks",
+        default="1,2,3,4,8,16",
+        help="subset sizes of the random baseline, or 'all' for every k up to --k "
+        "(default: %(default)s; all 16 sizes cost minutes per slice on a laptop)",
+    )
+    parser.add_argument(
         "--backward-start",
         default="greedy",
         choices=("greedy", "pairs", "triples"),
@@ -82,6 +88,19 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
+
+
+def _parse_ks(text: str) -> tuple[int, ...]:
+    from probe.errors import FewdimsError
+
+    if text.strip().lower() == "all":
+        return ()
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise FewdimsError(
+            f"--random-ks takes 'all' or comma-separated sizes like 1,2,4; got {text!r}."
+        ) from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         pool_size=max(500, args.top_k),
         n_random_draws=args.random_draws,
+        random_ks=_parse_ks(args.random_ks),
         backward_start=args.backward_start,
         seed=args.seed,
     )
