@@ -52,7 +52,11 @@ finished parts into the final file. A killed run loses at most one part.
 Integrity: every numeric dataset is chunked with HDF5 Fletcher-32 checksums (unless the
 extraction passed ``--no-checksum``); a flipped byte then fails the read, and :class:`Cache`
 turns that into a :class:`~probe.errors.CacheError` naming the dataset — never wrong numbers.
-The checksum costs a few percent of write time (``reports/benchmarks/reliability.md``).
+Measured (``reports/benchmarks/reliability.md``, 2-core CPU): checksums make the write path
+(parts + consolidation) about 1.3x slower and raw token-vector reads about 2x slower
+(~0.6 vs ~1.5 GiB/s), which is under 1% of a CPU extraction and far above what probing
+reads; they are on by default because without them a damaged chunk reads back as wrong
+numbers. ``extract --no-checksum`` turns them off (``fewdims verify`` then warns).
 ``examples/text`` is variable-length and has no checksum. ``fewdims verify`` (``probe.verify``)
 reads every chunk and cross-checks the arrays against each other.
 
@@ -1072,7 +1076,7 @@ def check_compatible(
 def describe(cache: Cache) -> dict[str, str]:
     """Human-readable summary lines of a cache (what ``fewdims info`` shows)."""
     meta = cache.meta
-    size = cache.path.stat().st_size
+    size = cache.path.stat().st_size + sum(path.stat().st_size for path in cache.shard_paths())
     raw_token_bytes = (
         len(meta.layers) * meta.n_tokens * meta.hidden_size * (4 if meta.dtype == "float32" else 2)
     )
@@ -1098,5 +1102,15 @@ def describe(cache: Cache) -> dict[str, str]:
         ),
         "size": f"{size / 2**20:,.1f} MiB ({size / max(raw_token_bytes, 1):.3f}x the token vectors)",
         "complete": "yes" if meta.complete else "NO (resume with the same extract command)",
+        **(
+            {"shard": f"{meta.shard[0]} of {meta.shard[1]} (merge with `fewdims merge`)"}
+            if meta.shard
+            else {}
+        ),
+        **(
+            {"merged from": ", ".join(source["path"] for source in meta.shards)}
+            if meta.shards
+            else {}
+        ),
         "created": f"{meta.created_at} by fewdims {meta.fewdims_version}",
     }

@@ -76,7 +76,7 @@ def one_thread(monkeypatch):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("FEWDIMS_PART_TOKENS", "80")
+    monkeypatch.setenv("FEWDIMS_PART_TOKENS", "50")
     yield
     torch.set_num_threads(threads)
 
@@ -138,7 +138,7 @@ class Zygote:
 def test_sigkill_at_random_points_then_resume_gives_identical_arrays(
     tiny_model_dir, tmp_path, one_thread, capsys
 ):
-    data = write_rows(tmp_path / "rows.tsv", 100)
+    data = write_rows(tmp_path / "rows.tsv", 70)
     reference = tmp_path / "reference.h5"
     zygote = Zygote()
     started = time.perf_counter()

@@ -197,6 +197,10 @@ def test_sharded_cli_and_merge_command(tiny_model_dir, tmp_path, capsys):
     assert "the last shard to finish merges" in capsys.readouterr().out and not out.exists()
     assert main([*common, "--out", str(out), "--shard", "1/2"]) == 0
     assert "merged 2 shards" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "merged from: cli.shard-0-of-2.h5, cli.shard-1-of-2.h5" in capsys.readouterr().out
+    assert main(["info", str(shard_path(out, 1, 2))]) == 0
+    assert "shard: 1 of 2" in capsys.readouterr().out
     assert main([*common, "--out", str(tmp_path / "one.h5")]) == 0
     assert_same_arrays(tmp_path / "one.h5", out)
     assert main([*common, "--out", str(out), "--shard", "2/2"]) == 2
