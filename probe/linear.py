@@ -37,6 +37,8 @@ DESIGN_BUDGET = 1 << 24
 # n * D^2 up to which the all-dims probe uses scikit-learn's Newton-Cholesky (one Hessian
 # ~ a second on a laptop) instead of L-BFGS.
 NEWTON_CHOLESKY_FLOPS = 1e10
+# Parameters per candidate from which its Hessian is one BLAS syrk (see _weighted_gram).
+SYRK_MIN_PARAMS = 8
 # Largest per-example score change for which a full Newton step is provably downhill.
 SAFE_ETA_STEP = 1.5
 LINEAR_KINDS = ("binary", "multiclass", "regression")
@@ -229,12 +231,25 @@ def _converged(step: np.ndarray, theta: np.ndarray, tol: float) -> bool:
 def _weighted_gram(design32: np.ndarray, curvature32: np.ndarray) -> np.ndarray:
     """Per-candidate ``X diag(c) X'``: (m, q, n) float32 designs, (m, n) weights -> (m, q, q) float64.
 
-    einsum's own loops, not batched matmul: with q <= 17 and n ~ 1e5 OpenBLAS handles each
-    (q x n)(n x q) product poorly (measured 10x slower at q = 17).
+    Not one batched matmul: OpenBLAS runs each thin (q x n)(n x q) product of a stack slowly
+    (measured 10x slower than einsum at q = 17). For small q einsum's own loops win; from
+    ``SYRK_MIN_PARAMS`` on, one single-threaded BLAS ``syrk`` per candidate (m is a re-fit
+    shortlist, at most tens) is 2.6x faster than einsum. Single-threaded on purpose: on a
+    busy machine two spinning BLAS threads made these small products 10x slower.
     """
-    return np.einsum("mqn,mpn->mqp", design32 * curvature32[:, None, :], design32).astype(
-        np.float64
-    )
+    n_params = design32.shape[1]
+    if n_params < SYRK_MIN_PARAMS:
+        weighted = design32 * curvature32[:, None, :]
+        return np.einsum("mqn,mpn->mqp", weighted, design32).astype(np.float64)
+    from threadpoolctl import threadpool_limits
+
+    scaled = design32 * np.sqrt(curvature32)[:, None, :]  # (m, q, n)
+    gram = np.empty((design32.shape[0], n_params, n_params), dtype=np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for candidate in range(design32.shape[0]):
+            rows = scaled[candidate]
+            np.matmul(rows, rows.T, out=gram[candidate])  # numpy calls syrk for a @ a.T
+    return gram.astype(np.float64)
 
 
 def _newton_binary(

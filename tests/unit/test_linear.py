@@ -130,3 +130,15 @@ def test_fit_full_is_sklearn(binary_data):
 def test_one_class_is_refused_with_a_fix():
     with pytest.raises(ProbeInputError, match="at least two"):
         fit_logistic_subsets(np.zeros((5, 2), np.float32), np.zeros(5), np.array([[0]]))
+
+
+def test_wide_subsets_use_the_blas_hessian_and_still_match_sklearn(binary_data):
+    x_train, y_train, _, _ = binary_data
+    dims = np.array([list(range(12)), list(range(10, 22))])  # 13 parameters: syrk Hessians
+    fit = fit_logistic_subsets(
+        x_train, y_train, dims, sample_weight=balanced_sample_weight(y_train, 2)
+    )
+    for row, subset in enumerate(dims):
+        reference = LogisticRegression(class_weight="balanced", tol=1e-10, max_iter=10_000)
+        reference.fit(x_train[:, subset].astype(np.float64), y_train)
+        np.testing.assert_allclose(fit.coef[row, :, 0], reference.coef_[0], rtol=1e-5, atol=1e-7)
