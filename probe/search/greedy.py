@@ -82,8 +82,7 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
                 "eval": eval_scores,
             }
         )
-    last = steps[-1]["fit"]
-    train_fit = problem.fit_on_train(last.dims, init=last if problem.is_classification else None)
+    last = steps[-1]["fit"]  # train_fit still holds the last step's refit on all rows
     scores = {
         "train": problem.all_metrics(problem.y_train, train_fit.predict(problem.x_train))[0],
         "validation": problem.all_metrics(problem.y_val, last.predict(problem.x_val))[0],
