@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 
 from extract.finetune.batches import TaskData, encode_split
 from extract.finetune.checkpoint import CheckpointStore, checkpoint_dir
@@ -45,7 +46,7 @@ from extract.model import LoadedModel, load_model, resolve_device, weights_sha25
 from probe.errors import DataError, ModelError
 from probe.results import ResultCell, ResultsFile
 
-HEADS_FILE = "fewdims_heads.pt"
+HEADS_FILE = "fewdims_heads.safetensors"
 HEADS_CONFIG_FILE = "fewdims_finetune.json"
 
 
@@ -103,7 +104,9 @@ def run_finetune(
     choice = dims_from_results(config.dims_from) if config.dims_from else parse_dims(config.dims)
     if loaded is None:
         loaded = load_model(config.model, trust_remote_code=config.trust_remote_code)
-    weights_before = loaded.weights_sha256
+        weights_before = loaded.weights_sha256
+    else:  # a model handed in may have changed since it was loaded (and hashed)
+        weights_before = weights_sha256(loaded.model)
     check_same_model(choice, loaded.name, weights_before)
     check_dims_fit(choice.dims, loaded.hidden_size, loaded.name)
     layer = resolve_layer(config.layer, choice.layer, loaded.n_layers)
@@ -273,7 +276,17 @@ def run_finetune(
         with model.full_encoder() as encoder:
             weights_after = weights_sha256(encoder)
             if config.save_model:
-                _save_model(encoder, loaded, model, config, choice, layer, pooling, stage_tasks)
+                _save_model(
+                    encoder,
+                    loaded,
+                    model,
+                    config,
+                    choice,
+                    layer,
+                    pooling,
+                    stage_tasks,
+                    base_weights=weights_before,
+                )
         if config.freeze and weights_after != weights_before:
             raise RuntimeError("bug: a frozen encoder's weights changed during fine-tuning")
     finally:
@@ -493,16 +506,18 @@ def _save_model(
     layer: int,
     pooling: str,
     stage_tasks: list[StageTask],
+    *,
+    base_weights: str,
 ) -> None:
     """A Hugging Face model directory ``fewdims extract`` can cache, plus the heads beside it."""
     directory = Path(config.save_model)  # type: ignore[arg-type]
     directory.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)  # type: ignore[attr-defined]
-    torch.save(
-        {key: value.cpu() for key, value in model.heads.state_dict().items()},
-        directory / HEADS_FILE,
-    )
+    heads = {
+        key: value.detach().cpu().contiguous() for key, value in model.heads.state_dict().items()
+    }
+    save_file(heads, directory / HEADS_FILE, metadata={"fewdims": "selected-dims heads"})
     description = {
         "layer": layer,
         "pooling": pooling,
@@ -510,6 +525,6 @@ def _save_model(
         "head": config.head,
         "heads": {task.head_key: task.name for task in stage_tasks},
         "base_model": loaded.name,
-        "base_weights_sha256": loaded.weights_sha256,
+        "base_weights_sha256": base_weights,
     }
     (directory / HEADS_CONFIG_FILE).write_text(json.dumps(description, indent=1), encoding="utf-8")

@@ -115,7 +115,7 @@ def test_two_dims_unfrozen_learns_the_rule(trained):
 
 def test_saved_model_round_trips_through_extract(trained, tmp_path):
     results, _, saved = trained
-    assert (saved / "config.json").is_file() and (saved / "fewdims_heads.pt").is_file()
+    assert (saved / "config.json").is_file() and (saved / "fewdims_heads.safetensors").is_file()
     dev = synthetic_split(20, seed=5)
     summary = extract_split(
         dev, tmp_path / "saved.h5", ExtractConfig(model=str(saved), max_length=24, device="cpu")
@@ -143,7 +143,7 @@ def test_interrupted_run_resumes_to_the_same_result(model_dir, trained, tmp_path
 
     with pytest.raises(KeyboardInterrupt):
         run_finetune(toy_tasks(), quick_config(model_dir), out, progress=stop_in_epoch_two)
-    assert (checkpoint_dir(out) / "last.pt").is_file() and not out.exists()
+    assert (checkpoint_dir(out) / "last.safetensors").is_file() and not out.exists()
     resumed = run_finetune(toy_tasks(), quick_config(model_dir), out)
     assert resumed.provenance["resumed_from"] == {"stage": 1, "epochs_done": 1}
     expected = trained[0].cells[0]
@@ -152,6 +152,29 @@ def test_interrupted_run_resumes_to_the_same_result(model_dir, trained, tmp_path
         s["train_loss"] for s in expected.steps
     ]
     assert not checkpoint_dir(out).exists()
+
+
+def test_checkpoint_round_trips_nested_state_without_pickle(tmp_path):
+    state = {
+        "optimizer": {
+            "state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.randn(2, 3)}},
+            "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0], "fused": None}],
+        },
+        "rng_cpu": torch.get_rng_state(),
+        "stage_done": False,
+        "record": '{"cells": []}',
+    }
+    store = CheckpointStore(tmp_path / "ckpt", "run-a")
+    store.save(state)
+    loaded = store.load()
+    assert loaded["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]
+    assert list(loaded["optimizer"]["state"]) == [0]  # int keys stay ints
+    assert torch.equal(
+        loaded["optimizer"]["state"][0]["exp_avg"], state["optimizer"]["state"][0]["exp_avg"]
+    )
+    assert torch.equal(loaded["rng_cpu"], state["rng_cpu"])
+    assert loaded["stage_done"] is False and loaded["record"] == state["record"]
+    assert (tmp_path / "ckpt" / "last.safetensors").read_bytes()[:8]  # a safetensors header
 
 
 def test_checkpoint_of_other_settings_is_refused(model_dir, tmp_path):
