@@ -82,7 +82,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     directory = tmp_path_factory.mktemp("tiny-bert")
     vocab = write_vocab(directory / "vocab.txt")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    # transformers 5 ignores `vocab_file=` here (every word would be [UNK]); `vocab=` reads it.
+    tokenizer = BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
+    assert tokenizer("the good movie")["input_ids"][1] != tokenizer.unk_token_id
     config = BertConfig(
         vocab_size=len(vocab.read_text().splitlines()),
         hidden_size=32,
