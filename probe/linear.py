@@ -211,7 +211,7 @@ def fit_logistic_subsets(
         theta[:, :size] = init.coef
         theta[:, size] = init.intercept
     newton = _newton_binary if n_classes == 2 else _newton_multinomial
-    for start, stop in _chunks(dims.shape[0], labels.size * (size + 1) * (1 + n_outputs)):
+    for start, stop in _chunks(dims.shape[0], labels.size * (size + 1)):
         design = _design(x, dims[start:stop])
         theta[start:stop] = newton(design, labels, scaled_weight, theta[start:stop], max_iter, tol)
     kind = "binary" if n_classes == 2 else "multiclass"
