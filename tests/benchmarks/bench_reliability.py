@@ -23,6 +23,7 @@ The machine may be shared: the load average before and after is recorded with th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -88,20 +89,24 @@ def kill_resume_trials(work: Path, trials: int, max_examples: int, part_tokens: 
     with Cache.open(reference) as cache:
         n_parts = cache.meta.extra["n_parts"]
     rng = np.random.default_rng(7)
-    rows = []
-    for trial in range(trials):
+    rows: list[dict] = []
+    trial = -1
+    # Runs that finish before their kill lands are recorded too; go on until ``trials`` kills.
+    while sum(row["killed_by_sigkill"] for row in rows) < trials and trial < 2 * trials:
+        trial += 1
         out = work / f"trial-{trial}" / "cache.h5"
         out.parent.mkdir()
         partial = out.with_name(out.name + ".partial")
-        phase = "consolidating" if trial == trials - 1 else "random"
+        phase = "consolidating" if trial % 4 == 3 else "random"
         started = time.perf_counter()
         pid = zygote.start(extract_argv(out, max_examples))
         running = wait_for(out.with_name(out.name + ".lock").exists, zygote.ended, timeout=600)
         if running and phase == "random":
-            time.sleep(float(rng.uniform(0.1, 0.9)) * full_seconds)
+            time.sleep(float(rng.uniform(0.05, 0.75)) * full_seconds)
         elif running:
             wait_for(out.with_name(out.name + ".tmp").exists, zygote.ended, timeout=600)
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have finished already
+            os.kill(pid, signal.SIGKILL)
         status = zygote.reap()
         killed_after = time.perf_counter() - started
         state = {
