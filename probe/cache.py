@@ -52,11 +52,11 @@ finished parts into the final file. A killed run loses at most one part.
 Integrity: every numeric dataset is chunked with HDF5 Fletcher-32 checksums (unless the
 extraction passed ``--no-checksum``); a flipped byte then fails the read, and :class:`Cache`
 turns that into a :class:`~probe.errors.CacheError` naming the dataset — never wrong numbers.
-Measured (``reports/benchmarks/reliability.md``, 2-core CPU): checksums make the write path
-(parts + consolidation) about 1.3x slower and raw token-vector reads about 2x slower
-(~0.6 vs ~1.5 GiB/s), which is under 1% of a CPU extraction and far above what probing
-reads; they are on by default because without them a damaged chunk reads back as wrong
-numbers. ``extract --no-checksum`` turns them off (``fewdims verify`` then warns).
+Measured (``reports/benchmarks/reliability.md``, shared 2-core CPU): checksums make the write
+path (parts + consolidation) 1.3-1.7x slower (+0.3 to +0.7 s per 127 MiB, a few percent of a
+CPU extraction) and raw token-vector reads ~2.4x slower (~1 vs ~2.3 GiB/s, still far above
+what probing reads). They are on by default because without them a damaged chunk reads back
+as wrong numbers. ``extract --no-checksum`` turns them off (``fewdims verify`` then warns).
 ``examples/text`` is variable-length and has no checksum. ``fewdims verify`` (``probe.verify``)
 reads every chunk and cross-checks the arrays against each other.
 

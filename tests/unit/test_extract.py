@@ -353,3 +353,27 @@ def test_cli_extract_and_info(tiny_model_dir, tmp_path):
         and "does not exist" in missing.stderr
         and "Traceback" not in missing.stderr
     )
+
+
+def test_tokenization_in_chunks_is_flat_and_equals_one_call(tiny_model_dir, monkeypatch):
+    """Token ids live in flat numpy arrays (bounded memory), chunking changes nothing."""
+    import extract.extractor as extractor
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    split = synthetic_split(23, pair=True, seed=9)
+    monkeypatch.setattr(extractor, "TOKENIZE_CHUNK", 5)
+    chunked = extractor.tokenize_split(tokenizer, split, 10)
+    firsts, seconds = zip(*split.texts, strict=True)
+    direct = tokenizer(
+        list(firsts), list(seconds), truncation=True, max_length=10, return_special_tokens_mask=True
+    )
+    assert len(chunked.input_ids) == 23 and chunked.input_ids.values.dtype == np.int32
+    for index in range(23):
+        assert chunked.input_ids[index].tolist() == direct["input_ids"][index]
+        assert chunked.token_type_ids[index].tolist() == direct["token_type_ids"][index]
+        assert chunked.special[index].tolist() == [
+            bool(v) for v in direct["special_tokens_mask"][index]
+        ]
+    assert [len(row) for row in chunked.input_ids] == chunked.input_ids.lengths().tolist()
+    full = tokenizer(list(firsts), list(seconds))["input_ids"]
+    assert chunked.truncated.tolist() == [len(ids) > 10 for ids in full]

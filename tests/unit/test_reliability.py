@@ -13,6 +13,7 @@ zygote never runs torch itself, so forking it is safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -148,16 +149,21 @@ def test_sigkill_at_random_points_then_resume_gives_identical_arrays(
     with Cache.open(reference) as cache:
         n_parts = cache.meta.extra["n_parts"]
     rng = np.random.default_rng(2024)
-    phases = (["random", "after-part", "consolidating"] * KILL_TRIALS)[:KILL_TRIALS]
-    outcomes = []
-    for trial, phase in enumerate(phases):
+    phases = ["random", "after-part", "consolidating"]
+    outcomes: list[dict] = []
+    trial = 0
+    # A run may finish before its kill lands (then it is checked all the same): go on until
+    # KILL_TRIALS runs were really killed, within a bounded number of attempts.
+    while sum(o["killed"] for o in outcomes) < KILL_TRIALS and trial < KILL_TRIALS + 6:
+        phase = phases[trial % len(phases)]
+        trial += 1
         out = tmp_path / f"trial-{trial}" / "cache.h5"
         out.parent.mkdir()
         partial = out.with_name(out.name + ".partial")
         pid = zygote.start(extract_args(tiny_model_dir, data, out))
         running = wait_for(out.with_name(out.name + ".lock").exists, zygote.ended)
         if running and phase == "random":
-            time.sleep(float(rng.uniform(0, 1.2 * work_seconds)))
+            time.sleep(float(rng.uniform(0, 0.9 * work_seconds)))
         elif running and phase == "after-part":
             wanted = int(rng.integers(1, n_parts))
             running = wait_for(
@@ -166,7 +172,8 @@ def test_sigkill_at_random_points_then_resume_gives_identical_arrays(
         elif running:
             running = wait_for(out.with_name(out.name + ".tmp").exists, zygote.ended)
             time.sleep(float(rng.uniform(0, 0.02)))
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have finished already
+            os.kill(pid, signal.SIGKILL)
         status = zygote.reap()
         state = {
             "phase": phase,
@@ -187,7 +194,7 @@ def test_sigkill_at_random_points_then_resume_gives_identical_arrays(
         assert leftovers(out) == [], (state, leftovers(out))
     zygote.close()
     capsys.readouterr()
-    assert len(outcomes) >= 10 and sum(o["killed"] for o in outcomes) >= 10, outcomes
+    assert sum(o["killed"] for o in outcomes) >= KILL_TRIALS, outcomes
     assert sum(o["parts"] > 0 and not o["finished"] for o in outcomes) >= 3, outcomes
     assert any(o["consolidating"] for o in outcomes), outcomes
 
