@@ -25,7 +25,9 @@ the number of classes for multinomial logistic.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import expit, logsumexp
@@ -228,6 +230,15 @@ def _converged(step: np.ndarray, theta: np.ndarray, tol: float) -> bool:
     return bool(np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(theta))))
 
 
+@functools.cache
+def _thread_controller() -> Any:
+    """One threadpoolctl controller per process: building one scans the loaded libraries
+    (~6 ms), too slow to repeat for every Newton iteration."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def _weighted_gram(design32: np.ndarray, curvature32: np.ndarray) -> np.ndarray:
     """Per-candidate ``X diag(c) X'``: (m, q, n) float32 designs, (m, n) weights -> (m, q, q) float64.
 
@@ -241,11 +252,9 @@ def _weighted_gram(design32: np.ndarray, curvature32: np.ndarray) -> np.ndarray:
     if n_params < SYRK_MIN_PARAMS:
         weighted = design32 * curvature32[:, None, :]
         return np.einsum("mqn,mpn->mqp", weighted, design32).astype(np.float64)
-    from threadpoolctl import threadpool_limits
-
     scaled = design32 * np.sqrt(curvature32)[:, None, :]  # (m, q, n)
     gram = np.empty((design32.shape[0], n_params, n_params), dtype=np.float32)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _thread_controller().limit(limits=1, user_api="blas"):
         for candidate in range(design32.shape[0]):
             rows = scaled[candidate]
             np.matmul(rows, rows.T, out=gram[candidate])  # numpy calls syrk for a @ a.T
@@ -474,7 +483,6 @@ def fit_full(
     Returned as a one-candidate :class:`SubsetFit` over ``dims = arange(D)``.
     """
     from sklearn.linear_model import LogisticRegression, Ridge
-    from threadpoolctl import threadpool_limits
 
     n_rows, n_dims = x.shape
     dims = np.arange(n_dims, dtype=np.int64)[None, :]
@@ -495,7 +503,7 @@ def fit_full(
     if init is not None:  # scikit-learn's warm start reads these attributes
         model.coef_ = init.coef[0].T.copy()
         model.intercept_ = init.intercept[0].copy()
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with _thread_controller().limit(limits=1, user_api="openmp"):
         model.fit(x, labels, sample_weight=sample_weight)
     if list(model.classes_) != list(range(n_classes)):
         raise ProbeInputError(
