@@ -92,7 +92,9 @@ class ResultCell:
         return len(self.dims)
 
     def eval_score(self, metric: str) -> float:
-        return self.scores.get("eval", {}).get(metric, math.nan)
+        """The eval-split score, NaN when absent or undefined (stored as JSON null)."""
+        value = self.scores.get("eval", {}).get(metric)
+        return math.nan if value is None else float(value)
 
 
 @dataclass

@@ -61,3 +61,10 @@ def test_bad_files_are_named(tmp_path, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ResultsError, match="does not exist"):
         ResultsFile.load(tmp_path / "none.json")
+
+
+def test_undefined_scores_read_as_nan(tmp_path):
+    results = sample()
+    results.cells[0].scores["eval"]["pearson"] = float("nan")
+    (cell,) = ResultsFile.load(results.save(tmp_path / "r.json")).cells
+    assert np.isnan(cell.eval_score("pearson")) and np.isnan(cell.eval_score("absent"))
