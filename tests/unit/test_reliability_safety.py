@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import h5py
-import pytest
 
 from probe.cli import main
 from tests.unit.helpers import synthetic_split
@@ -62,13 +61,8 @@ def test_torch_checkpoints_are_loaded_with_weights_only():
     assert unsafe == [], f"torch.load without weights_only=True: {unsafe}"
 
 
-@pytest.mark.xfail(
-    reason="extract/finetune writes its resume checkpoint and saved heads with torch.save "
-    "(a zip holding a pickle; read back safely with weights_only=True). Owner of "
-    "extract/finetune: switch to safetensors to make this pass.",
-    strict=False,
-)
 def test_no_torch_save_files():
+    """torch.save writes a pickle inside a zip; weights and checkpoints use safetensors."""
     assert grep(r"torch\.save\(") == []
 
 
