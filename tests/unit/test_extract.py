@@ -377,3 +377,13 @@ def test_tokenization_in_chunks_is_flat_and_equals_one_call(tiny_model_dir, monk
     assert [len(row) for row in chunked.input_ids] == chunked.input_ids.lengths().tolist()
     full = tokenizer(list(firsts), list(seconds))["input_ids"]
     assert chunked.truncated.tolist() == [len(ids) > 10 for ids in full]
+
+
+def test_missing_model_directory_is_named(tmp_path):
+    from extract.model import resolve_model_path
+
+    with pytest.raises(ModelError, match=r"Model directory .*bert-typo does not exist"):
+        resolve_model_path(str(tmp_path / "models" / "bert-typo"))
+    with pytest.raises(ModelError, match=r"does not exist"):
+        resolve_model_path("./models/bert-typo")
+    assert resolve_model_path("bert-base-uncased") == ("bert-base-uncased", "bert-base-uncased")
