@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from scipy.stats import rankdata
 
 from probe.errors import FewdimsError
 
@@ -112,6 +111,8 @@ def batch_metric(
     if name == "pearson":
         return _pearson_columns(y_true, y_pred)
     if name == "spearman":
+        from scipy.stats import rankdata
+
         return _pearson_columns(rankdata(y_true), rankdata(y_pred, axis=0))
     confusion = confusion_counts(y_true, y_pred, n_classes)
     if name == "mcc":

@@ -244,7 +244,9 @@ def run_sweep(
     else:
         from joblib import Parallel, delayed
 
-        parallel = Parallel(n_jobs=spec.jobs, backend="loky", return_as="generator")
+        # No backend named here: joblib's default (loky processes) applies, and a caller's
+        # `with joblib.parallel_config(backend="dask"):` (or Ray's) takes the grid to a cluster.
+        parallel = Parallel(n_jobs=spec.jobs, return_as="generator")
         outputs = parallel(
             delayed(run_group)(spec, facts, layer, pooling) for layer, pooling in groups
         )

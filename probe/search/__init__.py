@@ -5,17 +5,22 @@ them share the honest protocol of ``problem`` (select on an inner validation spl
 training cache, report on the eval cache) and the vectorised machinery of ``gram`` (the
 closed-form screen) and ``select`` (pool -> metric -> exact re-fit).
 
-Methods are imported lazily by :func:`get_method`, so importing this package is cheap.
+Methods are imported lazily by :func:`get_method`, and ``Problem`` lives in
+``probe.search.problem`` (it pulls in scipy), so importing this package is cheap: every
+``fewdims`` command imports it to list the method names.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from probe.errors import FewdimsError
 from probe.search.base import MethodOutcome, SearchConfig
-from probe.search.problem import Problem
+
+if TYPE_CHECKING:
+    from probe.search.problem import Problem
 
 # method name -> module under probe.search
 METHOD_MODULES: dict[str, str] = {
@@ -61,7 +66,6 @@ __all__ = [
     "DEFAULT_METHODS",
     "METHOD_MODULES",
     "MethodOutcome",
-    "Problem",
     "SearchConfig",
     "get_method",
 ]

@@ -64,8 +64,9 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from probe.search import Problem, SearchConfig, get_method  # noqa: E402
+from probe.search import SearchConfig, get_method  # noqa: E402
 from probe.search.gram import GramScreen  # noqa: E402
+from probe.search.problem import Problem  # noqa: E402
 from probe.search.rank import best_singles  # noqa: E402
 
 REPORT_DIR = ROOT / "reports" / "benchmarks"

@@ -239,7 +239,10 @@ CASES: list[Case] = [
     Case(
         "unknown model",
         lambda ws, t: [*extract(ws, t), "--model", str(t / "models" / "bert-typo")],
-        stderr=(r"Model directory .*bert-typo does not exist", r"Check the path, or pass a hub name"),
+        stderr=(
+            r"Model directory .*bert-typo does not exist",
+            r"Check the path, or pass a hub name",
+        ),
         setup=offline,
     ),
     Case(

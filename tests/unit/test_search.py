@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from probe.search import DEFAULT_METHODS, METHOD_MODULES, Problem, SearchConfig, get_method
+from probe.search import DEFAULT_METHODS, METHOD_MODULES, SearchConfig, get_method
 from probe.search.base import SearchConfigError
-from probe.search.problem import column_stats, inner_split
+from probe.search.problem import Problem, column_stats, inner_split
 
 FAST = SearchConfig(k=4, top_k=20, pool_size=100, n_random_draws=30)
 

@@ -7,8 +7,8 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from probe.linear import fit_logistic_subsets
-from probe.search import Problem
 from probe.search.gram import GramScreen, screen_targets
+from probe.search.problem import Problem
 from probe.search.triples import screen_triples
 
 

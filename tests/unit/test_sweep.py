@@ -299,3 +299,25 @@ def test_probe_never_imports_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2]
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_jobs_honour_a_callers_joblib_backend(caches, serial_results, monkeypatch):
+    """`--jobs` names no backend, so `joblib.parallel_config` (Dask, Ray, threads) applies."""
+    import os
+
+    from joblib import parallel_config
+
+    import probe.sweep as sweep
+
+    pids = []
+    original = sweep.run_group
+
+    def recording_run_group(*args, **kwargs):
+        pids.append(os.getpid())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_group", recording_run_group)
+    with parallel_config(backend="threading"):
+        threaded = run_sweep(spec_for(caches, jobs=2))
+    assert pids and set(pids) == {os.getpid()}, "the threading backend ran the groups in-process"
+    assert [cell.dims for cell in threaded.cells] == [cell.dims for cell in serial_results.cells]
