@@ -157,6 +157,12 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
         raise FewdimsError(f"--jobs must be at least 1, got {spec.jobs}.")
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         check_compatible(train.meta, evaluation.meta, str(spec.train_path), str(spec.eval_path))
+        if train.meta.source_sha256 == evaluation.meta.source_sha256:
+            raise DataError(
+                f"--train {spec.train_path} and --eval {spec.eval_path} hold the same examples "
+                f"({train.meta.task} {train.meta.split}): scores would be measured on the data the "
+                "dims were selected on. Pass a train-split cache and a dev-split cache."
+            )
         _check_labeled(train, "train", "--train")
         _check_labeled(evaluation, "eval", "--eval")
         spec.config.check(train.hidden_size)

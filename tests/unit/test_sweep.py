@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from dataclasses import replace
@@ -92,7 +93,7 @@ def write_cache(
         is_regression=False,
         labeled=labeled,
         source="synthetic",
-        source_sha256="0" * 64,
+        source_sha256=hashlib.sha256(str(path).encode()).hexdigest(),  # each file its own data
         n_examples=n_examples,
     )
     consolidate([part], path, meta)
@@ -321,3 +322,9 @@ def test_jobs_honour_a_callers_joblib_backend(caches, serial_results, monkeypatc
         threaded = run_sweep(spec_for(caches, jobs=2))
     assert pids and set(pids) == {os.getpid()}, "the threading backend ran the groups in-process"
     assert [cell.dims for cell in threaded.cells] == [cell.dims for cell in serial_results.cells]
+
+
+def test_refuses_the_same_split_as_train_and_eval(caches):
+    train_path = spec_for(caches).train_path
+    with pytest.raises(DataError, match="hold the same examples"):
+        run_sweep(SweepSpec(train_path=train_path, eval_path=train_path))
