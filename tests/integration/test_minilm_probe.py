@@ -48,6 +48,5 @@ def test_sweep_on_real_caches(sst2_train_cache, sst2_dev_cache, tmp_path):
         # the searched pair beats the average random pair, and is below all dims (frozen features)
         assert cell.eval_score("accuracy") > random_pair["mean"]
         assert cell.eval_score("accuracy") < full[(cell.layer, cell.pooling)]
-    assert (
-        reread.provenance["train"]["weights_sha256"] == reread.provenance["eval"]["weights_sha256"]
-    )
+    assert reread.provenance["train_cache"]["split"] == "train"
+    assert reread.provenance["eval_cache"]["split"] == "dev"
