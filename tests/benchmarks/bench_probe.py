@@ -366,12 +366,12 @@ def write_report(payload: dict[str, Any]) -> None:
             + f". Best pair: layer {real['best_pair']['layer']} {real['best_pair']['pooling']} dims "
             f"{real['best_pair']['dims']} eval accuracy {real['best_pair']['eval_accuracy']:.3f}."
             + (
-                f" Not like for like: this train cache holds {real['n_train']:,} examples, the "
-                "399 s reference and the 60 s target are for the full 67,349-example SST-2 train "
-                "cache (not available here: extracting it ran at ~1 example/s on this shared "
-                "machine)."
-                if real["n_train"] < 67_349
-                else ""
+                " Like for like with the issue's reference (MiniLM SST-2, 20,000 train examples, "
+                "872 dev, the same grid): "
+                f"{399.0 / real['sweep_s']:.1f}x faster than the scikit-learn pipeline."
+                if real["n_train"] == 20_000
+                else f" Not like for like: the 399 s reference used 20,000 train examples, this "
+                f"cache holds {real['n_train']:,}."
             ),
             "",
         ]
