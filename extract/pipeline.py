@@ -18,6 +18,7 @@ from pathlib import Path
 from extract.datasets import Split, load_split
 from extract.extractor import ExtractConfig, ExtractSummary, extract_split
 from extract.model import DEFAULT_MODEL, LoadedModel, load_model, resolve_device
+from probe.cache import default_cache_path
 from probe.errors import DataError
 from probe.search import DEFAULT_METHODS, SearchConfig
 from probe.sweep import SweepSpec, run_sweep
@@ -77,12 +78,6 @@ class RunOutcome:
     warnings: list[str]
 
 
-def cache_path(cache_dir: Path, model_name: str, split: Split, tag: str) -> Path:
-    """``<cache_dir>/<model>/<task>-<split><tag>.h5``, the model name made path-safe."""
-    safe_model = model_name.strip("/").replace("/", "__").replace(":", "_") or "model"
-    return cache_dir / safe_model / f"{split.task}-{split.split}{tag}.h5"
-
-
 def task_splits(task: str, config: RunConfig) -> tuple[Split, Split, str]:
     """The (train, eval, size tag) splits for one task, honouring the size limits."""
     spec = get_task(task)
@@ -134,7 +129,9 @@ def run_pipeline(
     for task, train, evaluation, tag in task_inputs:
         summaries = []
         for split, split_tag in ((train, tag), (evaluation, "")):
-            path = cache_path(config.cache_dir, loaded.name, split, split_tag)
+            path = default_cache_path(
+                config.cache_dir, loaded.name, split.task, split.split, split_tag
+            )
             summary = extract_split(
                 split,
                 path,

@@ -1114,3 +1114,16 @@ def describe(cache: Cache) -> dict[str, str]:
         ),
         "created": f"{meta.created_at} by fewdims {meta.fewdims_version}",
     }
+
+
+def default_cache_path(
+    cache_dir: str | Path, model_name: str, task: str, split: str, tag: str = ""
+) -> Path:
+    """``<cache_dir>/<model>/<task>-<split><tag>.h5``, the model name made path-safe.
+
+    One naming rule for ``fewdims extract`` and ``fewdims run``, so each finds the other's
+    caches. ``model_name`` is the resolved display name (``default`` resolves to
+    ``sentence-transformers/all-MiniLM-L6-v2``), never the alias the user typed.
+    """
+    safe_model = model_name.strip("/").replace("/", "__").replace(":", "_") or "model"
+    return Path(cache_dir) / safe_model / f"{task}-{split}{tag}.h5"

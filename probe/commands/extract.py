@@ -40,12 +40,6 @@ def parse_layers(text: str) -> list[int] | None:
     return layers
 
 
-def default_cache_path(cache_dir: Path, model: str, task: str, split: str) -> Path:
-    """``data/features/<model>/<task>-<split>.h5`` with the model name made path-safe."""
-    safe_model = model.strip("/").replace("/", "__").replace(":", "_") or "model"
-    return cache_dir / safe_model / f"{task}-{split}.h5"
-
-
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments that choose a dataset: a GLUE task, or a local file with its columns."""
     parser.add_argument(
@@ -184,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from extract.extractor import ExtractConfig, extract_split, merge_if_complete
-    from probe.cache import shard_path
+    from extract.model import resolve_model_path
+    from probe.cache import default_cache_path, shard_path
 
     shard_index, shard_count = resolve_shard(args)
     part_tokens = part_tokens_from_env()
@@ -210,7 +205,9 @@ def run(args: argparse.Namespace) -> int:
     merged_out = (
         Path(args.out)
         if args.out
-        else default_cache_path(Path("data") / "features", args.model, split.task, split.split)
+        else default_cache_path(
+            Path("data") / "features", resolve_model_path(args.model)[0], split.task, split.split
+        )
     )
     out = shard_path(merged_out, shard_index, shard_count) if shard_count > 1 else merged_out
     with tqdm(

@@ -155,3 +155,17 @@ def test_run_with_finetune_adds_finetune_results(quick_config):
     assert best_pair.kind == "finetune" and cell.method == "finetune"
     assert cell.dims == chosen.dims and (cell.layer, cell.pooling) == (chosen.layer, chosen.pooling)
     assert "fine-tun" in outcome.report_markdown.read_text().lower()
+
+
+def test_run_reuses_a_cache_made_by_fewdims_extract(quick_config, monkeypatch):
+    """`fewdims extract` (no --out) and `fewdims run` name caches the same way."""
+    monkeypatch.chdir(quick_config.out_dir.parent)
+    args = ["extract", "--model", quick_config.model, "--task", "sst2", "--split", "dev"]
+    assert (
+        main([*args, "--data-dir", quick_config.data_dir, "--device", "cpu", "--batch-size", "16"])
+        == 0
+    )
+    quick_config.cache_dir = Path("data") / "features"
+    quick_config.methods = ("full",)
+    (task_run,) = run_pipeline(quick_config).tasks
+    assert task_run.eval_cache.reused and not task_run.train_cache.reused
