@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -585,7 +585,7 @@ def _run_part_batches(
     uses_token_types = "token_type_ids" in getattr(loaded.tokenizer, "model_input_names", [])
     for batch_index in part:
         example_ids = plan.batches[batch_index]
-        batch = _pad_batch(tokenized, example_ids, loaded.tokenizer.pad_token_id or 0)
+        batch = pad_batch(tokenized, example_ids, loaded.tokenizer.pad_token_id or 0)
         started = time.perf_counter()
         host = _forward_batch(
             loaded.model, batch, device, compute_dtype, layers, config, uses_token_types
@@ -623,21 +623,31 @@ def _run_part_batches(
             progress(real, len(example_ids))
 
 
-def _pad_batch(
-    tokenized: _Tokenized, example_ids: np.ndarray, pad_id: int
-) -> dict[str, np.ndarray]:
-    longest = max(len(tokenized.input_ids[i]) for i in example_ids)
+class TokenRows(Protocol):
+    """Ragged per-example token rows: what :func:`pad_batch` reads (row i = example i)."""
+
+    input_ids: RaggedRows
+    token_type_ids: RaggedRows
+    special: RaggedRows
+
+
+def pad_batch(rows: TokenRows, example_ids: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
+    """Pad ``example_ids`` to their longest member → (B, T) int64 ids, types, mask and bool specials.
+
+    Shared by extraction and fine-tuning so both feed the model identical batches.
+    """
+    longest = max(len(rows.input_ids[i]) for i in example_ids)
     shape = (len(example_ids), longest)
     input_ids = np.full(shape, pad_id, dtype=np.int64)
     token_type_ids = np.zeros(shape, dtype=np.int64)
     attention_mask = np.zeros(shape, dtype=np.int64)
     special = np.zeros(shape, dtype=bool)
     for row, example_id in enumerate(example_ids):
-        length = len(tokenized.input_ids[example_id])
-        input_ids[row, :length] = tokenized.input_ids[example_id]
-        token_type_ids[row, :length] = tokenized.token_type_ids[example_id]
+        length = len(rows.input_ids[example_id])
+        input_ids[row, :length] = rows.input_ids[example_id]
+        token_type_ids[row, :length] = rows.token_type_ids[example_id]
         attention_mask[row, :length] = 1
-        special[row, :length] = np.asarray(tokenized.special[example_id], dtype=bool)
+        special[row, :length] = np.asarray(rows.special[example_id], dtype=bool)
     return {
         "input_ids": input_ids,
         "token_type_ids": token_type_ids,

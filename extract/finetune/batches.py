@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from extract.datasets import Split
-from extract.extractor import tokenize_split
+from extract.extractor import RaggedRows, pad_batch, tokenize_split
 from probe.errors import DataError
 from probe.tasks import UnknownTaskError, get_task
 
@@ -90,9 +90,9 @@ def task_data(train_split: Split, eval_split: Split) -> TaskData:
 class EncodedSplit:
     """A split tokenized once: ragged token lists plus labels (int64, or float32 scores)."""
 
-    input_ids: list[list[int]]
-    token_type_ids: list[list[int]]
-    special: list[list[int]]
+    input_ids: RaggedRows
+    token_type_ids: RaggedRows
+    special: RaggedRows
     labels: np.ndarray
     pad_id: int
     uses_token_types: bool
@@ -121,26 +121,15 @@ def collate(
     encoded: EncodedSplit, example_ids: np.ndarray, device: torch.device
 ) -> dict[str, torch.Tensor]:
     """Pad ``example_ids`` to their longest member → model inputs, masks and labels on ``device``."""
-    longest = max(len(encoded.input_ids[i]) for i in example_ids)
-    shape = (len(example_ids), longest)
-    input_ids = np.full(shape, encoded.pad_id, dtype=np.int64)
-    token_type_ids = np.zeros(shape, dtype=np.int64)
-    attention_mask = np.zeros(shape, dtype=np.int64)
-    special = np.zeros(shape, dtype=bool)
-    for row, example_id in enumerate(example_ids):
-        length = len(encoded.input_ids[example_id])
-        input_ids[row, :length] = encoded.input_ids[example_id]
-        token_type_ids[row, :length] = encoded.token_type_ids[example_id]
-        attention_mask[row, :length] = 1
-        special[row, :length] = np.asarray(encoded.special[example_id], dtype=bool)
+    padded = pad_batch(encoded, example_ids, encoded.pad_id)
     batch = {
-        "input_ids": torch.from_numpy(input_ids).to(device),
-        "attention_mask": torch.from_numpy(attention_mask).to(device),
-        "special_mask": torch.from_numpy(special).to(device),
+        "input_ids": torch.from_numpy(padded["input_ids"]).to(device),
+        "attention_mask": torch.from_numpy(padded["attention_mask"]).to(device),
+        "special_mask": torch.from_numpy(padded["special"]).to(device),
         "labels": torch.from_numpy(encoded.labels[example_ids]).to(device),
     }
     if encoded.uses_token_types:
-        batch["token_type_ids"] = torch.from_numpy(token_type_ids).to(device)
+        batch["token_type_ids"] = torch.from_numpy(padded["token_type_ids"]).to(device)
     return batch
 
 
