@@ -125,10 +125,8 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
     return save(figure, path)
 
 
-def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
-    """Layer × pooling grids of the all-dims and best-k eval scores; best cell outlined."""
-    from matplotlib.patches import Rectangle
-
+def score_panels(summary: TaskSummary) -> list[tuple[str, Callable[[LayerPoolingRow], float]]]:
+    """(title, row → eval score) for all dims and each best-k that has scores: one panel each."""
     panels: list[tuple[str, Callable[[LayerPoolingRow], float]]] = []
     if any(math.isfinite(row.full_eval) for row in summary.rows):
         panels.append(("all dims", lambda row: row.full_eval))
@@ -136,6 +134,14 @@ def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
         if any(k in row.best_by_k for row in summary.rows):
             label = f"best {k} dim" + ("s" if k > 1 else "")
             panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
+    return panels
+
+
+def plot_layer_pooling_heatmap(summary: TaskSummary, path: Path) -> Path | None:
+    """Layer × pooling grids of the all-dims and best-k eval scores; best cell outlined."""
+    from matplotlib.patches import Rectangle
+
+    panels = score_panels(summary)
     if not panels:
         return None
     layers = layer_order(summary.rows)
@@ -317,13 +323,7 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
     """cls vs mean vs maxnorm across layers, for all dims and the best 1/2/3-dim subsets."""
     from matplotlib.ticker import MaxNLocator
 
-    panels: list[tuple[str, Callable[[LayerPoolingRow], float]]] = []
-    if any(math.isfinite(row.full_eval) for row in summary.rows):
-        panels.append(("all dims", lambda row: row.full_eval))
-    for k in SUMMARY_KS:
-        if any(k in row.best_by_k for row in summary.rows):
-            label = f"best {k} dim" + ("s" if k > 1 else "")
-            panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
+    panels = score_panels(summary)
     poolings = pooling_order(summary.rows)
     probed_layers = layer_order(summary.rows)
     if not panels or len(poolings) < 2:
