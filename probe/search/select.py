@@ -20,6 +20,7 @@ import numpy as np
 
 from probe.linear import SubsetFit
 from probe.metrics import rank_key
+from probe.search.base import MethodOutcome
 from probe.search.gram import GramScreen
 from probe.search.problem import Problem
 
@@ -148,3 +149,20 @@ def top_records(selected: Shortlist, finals: FinalScores) -> list[dict[str, Any]
         }
         for row in range(len(selected.dims))
     ]
+
+
+def exhaustive_outcome(
+    problem: Problem, selected: Shortlist, n_candidates: int, pool_size: int
+) -> MethodOutcome:
+    """The outcome of an exhaustive search (pairs, triples): the winner after the exact
+    re-fit, its final scores, and the re-fitted top list."""
+    finals = final_scores(problem, selected)
+    return MethodOutcome(
+        dims=[int(d) for d in selected.dims[0]],
+        scores=finals.scores(),
+        details={
+            "top": top_records(selected, finals),
+            "n_candidates": n_candidates,
+            "pool_size": min(pool_size, n_candidates),
+        },
+    )

@@ -18,7 +18,7 @@ from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.gram import GramScreen
 from probe.search.pairs import all_pairs
 from probe.search.problem import Problem
-from probe.search.select import Shortlist, final_scores, keep_best, shortlist, top_records
+from probe.search.select import Shortlist, exhaustive_outcome, keep_best, shortlist
 
 
 def screen_triples(
@@ -64,15 +64,6 @@ def search(problem: Problem, config: SearchConfig) -> Shortlist:
 
 def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
     selected = search(problem, config)
-    finals = final_scores(problem, selected)
     n_dims = problem.n_dims
     n_candidates = n_dims * (n_dims - 1) * (n_dims - 2) // 6
-    return MethodOutcome(
-        dims=[int(d) for d in selected.dims[0]],
-        scores=finals.scores(),
-        details={
-            "top": top_records(selected, finals),
-            "n_candidates": n_candidates,
-            "pool_size": min(config.pool_size, n_candidates),
-        },
-    )
+    return exhaustive_outcome(problem, selected, n_candidates, config.pool_size)
