@@ -48,3 +48,20 @@ def synthetic_split(
         is_regression=regression,
         source="synthetic",
     )
+
+
+def extract_cli_args(model_dir: object, data_file: object) -> list[str]:
+    """`fewdims extract` arguments for a labeled text/label file on the CPU (tests add the rest)."""
+    return [
+        "extract",
+        "--model",
+        str(model_dir),
+        "--data-file",
+        str(data_file),
+        "--text-columns",
+        "text",
+        "--label-column",
+        "label",
+        "--device",
+        "cpu",
+    ]

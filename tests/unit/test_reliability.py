@@ -28,6 +28,7 @@ import pytest
 
 from probe.cache import Cache
 from probe.cli import main
+from tests.unit.helpers import extract_cli_args
 from tests.unit.test_shard import all_arrays
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,17 +45,7 @@ def write_rows(path: Path, count: int, seed: int = 0) -> Path:
 
 def extract_args(model_dir: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "extract",
-        "--model",
-        str(model_dir),
-        "--data-file",
-        str(data),
-        "--text-columns",
-        "text",
-        "--label-column",
-        "label",
-        "--device",
-        "cpu",
+        *extract_cli_args(model_dir, data),
         "--batch-size",
         "4",
         "--max-length",

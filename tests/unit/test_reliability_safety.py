@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 
 from probe.cli import main
-from tests.unit.helpers import synthetic_split
+from tests.unit.helpers import extract_cli_args, synthetic_split
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = sorted(
@@ -116,17 +116,7 @@ def test_writes_only_under_the_paths_the_user_names(tiny_model_dir, tmp_path, mo
     monkeypatch.setenv("HOME", str(home))
     model_before, data_before = snapshot(tiny_model_dir), snapshot(data_dir)
     common = [
-        "extract",
-        "--model",
-        str(tiny_model_dir),
-        "--data-file",
-        str(data),
-        "--text-columns",
-        "text",
-        "--label-column",
-        "label",
-        "--device",
-        "cpu",
+        *extract_cli_args(tiny_model_dir, data),
     ]
     out = dest / "cache.h5"
     assert main([*common, "--out", str(out)]) == 0

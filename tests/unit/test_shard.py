@@ -17,7 +17,7 @@ from extract.sharding import parse_shard, shard_batches, shard_from_env
 from probe.cache import Cache, merge_shards, shard_path
 from probe.cli import main
 from probe.errors import CacheError, DataError, FewdimsError
-from tests.unit.helpers import synthetic_split
+from tests.unit.helpers import extract_cli_args, synthetic_split
 
 REPO = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -178,17 +178,7 @@ def test_sharded_cli_and_merge_command(tiny_model_dir, tmp_path, capsys):
     rows = [" ".join(["good film"] * (1 + i % 5)) for i in range(24)]
     data.write_text("text\tlabel\n" + "".join(f"{r}\t{i % 2}\n" for i, r in enumerate(rows)))
     common = [
-        "extract",
-        "--model",
-        str(tiny_model_dir),
-        "--data-file",
-        str(data),
-        "--text-columns",
-        "text",
-        "--label-column",
-        "label",
-        "--device",
-        "cpu",
+        *extract_cli_args(tiny_model_dir, data),
         "--batch-size",
         "4",
     ]
@@ -215,17 +205,7 @@ def test_torchrun_two_processes_make_the_single_process_cache(tiny_model_dir, tm
     lines = [" ".join(rng.choice(words, size=int(rng.integers(1, 20)))) for _ in range(60)]
     data.write_text("text\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(lines)))
     args = [
-        "extract",
-        "--model",
-        str(tiny_model_dir),
-        "--data-file",
-        str(data),
-        "--text-columns",
-        "text",
-        "--label-column",
-        "label",
-        "--device",
-        "cpu",
+        *extract_cli_args(tiny_model_dir, data),
         "--batch-size",
         "8",
         "--max-length",
