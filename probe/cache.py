@@ -901,6 +901,15 @@ class Cache:
         position = self.layer_position(layer)
         return to_float32(self._read(f"pooled/{pooling}", np.s_[position]), self.meta.dtype)
 
+    def pooled_rows(self, layer: int, pooling: str, start: int, stop: int) -> np.ndarray:
+        """(stop-start, H) float32 rows start:stop of one layer's pooled vectors (a chunk)."""
+        if pooling not in POOLINGS:
+            raise CacheError(f"Unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}.")
+        position = self.layer_position(layer)
+        return to_float32(
+            self._read(f"pooled/{pooling}", np.s_[position, start:stop]), self.meta.dtype
+        )
+
     def maxnorm_positions(self, layer: int) -> np.ndarray:
         """(N,) int32 position, within each example, of the token chosen by maxnorm pooling."""
         return self._read("pooled/maxnorm_position", np.s_[self.layer_position(layer)])
@@ -926,6 +935,11 @@ class Cache:
         position = self.layer_position(layer)
         stop = self.n_tokens if stop is None else stop
         return to_float32(self._read("hidden", np.s_[position, start:stop]), self.meta.dtype)
+
+    def special_tokens(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(stop-start,) bool: which of tokens start:stop are tokenizer specials ([CLS], [SEP])."""
+        stop = self.n_tokens if stop is None else stop
+        return self._read("tokens/special", np.s_[start:stop])
 
     def token_ids(self, example_ids: Sequence[int]) -> list[np.ndarray]:
         offsets = self.offsets

@@ -64,19 +64,33 @@ class GramScreen:
 
     @classmethod
     def build(cls, problem: Problem) -> GramScreen:
-        targets_fit, ridge = screen_targets(problem, problem.y_fit)
-        targets_val, _ = screen_targets(problem, problem.y_val)
         weight_fit = _weights(problem, problem.y_fit)
         weight_val = _weights(problem, problem.y_val)
-        raw_fit = weighted_moments(problem.x_fit, weight_fit, targets_fit)
-        raw_val = weighted_moments(problem.x_val, weight_val, targets_val)
-        total_fit = weight_fit.sum()
+        targets_fit = screen_targets(problem.kind, problem.n_classes, problem.y_fit)
+        targets_val = screen_targets(problem.kind, problem.n_classes, problem.y_val)
+        return cls.from_moments(
+            problem.kind,
+            weighted_moments(problem.x_fit, weight_fit, targets_fit),
+            weighted_moments(problem.x_val, weight_val, targets_val),
+            screen_ridge(problem.kind, problem.C, problem.alpha),
+        )
+
+    @classmethod
+    def from_moments(
+        cls, kind: str, raw_fit: RawMoments, raw_val: RawMoments, ridge: float
+    ) -> GramScreen:
+        """The screen from summed moments: rows may have been read in any number of chunks.
+
+        This is what lets ``probe.outofcore`` screen a slice larger than memory: moments of
+        row chunks add up, and nothing below needs a row.
+        """
+        total_fit = raw_fit.total
         center = raw_fit.first / total_fit  # (D,)
         target_mean = raw_fit.target_sum / total_fit  # (r,)
         fit_gram = raw_fit.gram - total_fit * np.outer(center, center)
         fit_gram[np.diag_indices_from(fit_gram)] += ridge
         fit_cross = raw_fit.cross - total_fit * np.outer(center, target_mean)
-        total_val = weight_val.sum()
+        total_val = raw_val.total
         val_gram = (
             raw_val.gram
             - np.outer(raw_val.first, center)
@@ -89,18 +103,14 @@ class GramScreen:
             - np.outer(center, raw_val.target_sum)
             + total_val * np.outer(center, target_mean)
         )
-        centred_val = targets_val - target_mean
-        val_total = float(weight_val @ np.einsum("nr,nr->n", centred_val, centred_val))
+        # sum_v s_v |t_v - t_mean|^2, expanded so it needs only sums over the rows
+        val_total = float(
+            raw_val.target_square
+            - 2.0 * target_mean @ raw_val.target_sum
+            + total_val * target_mean @ target_mean
+        )
         return cls(
-            problem.kind,
-            fit_gram,
-            fit_cross,
-            center,
-            target_mean,
-            val_gram,
-            val_cross,
-            val_total,
-            ridge,
+            kind, fit_gram, fit_cross, center, target_mean, val_gram, val_cross, val_total, ridge
         )
 
     @property
@@ -197,16 +207,18 @@ class GramScreen:
         return SubsetFit(self.kind, dims, coef, intercept)
 
 
-def screen_targets(problem: Problem, labels: np.ndarray) -> tuple[np.ndarray, float]:
-    """Working responses (n, r) and ridge of the screen (see the module docstring)."""
-    if problem.kind == "regression":
-        return np.asarray(labels, dtype=np.float64)[:, None], problem.alpha
-    n_outputs = 1 if problem.kind == "binary" else problem.n_classes
-    if n_outputs == 1:
-        targets = 4.0 * (np.asarray(labels, dtype=np.float64)[:, None] - 0.5)
-    else:
-        targets = 4.0 * (np.eye(n_outputs)[labels] - 0.5)
-    return targets, 4.0 / problem.C
+def screen_targets(kind: str, n_classes: int, labels: np.ndarray) -> np.ndarray:
+    """Working responses (n, r) of the screen (see the module docstring)."""
+    if kind == "regression":
+        return np.asarray(labels, dtype=np.float64)[:, None]
+    if kind == "binary":
+        return 4.0 * (np.asarray(labels, dtype=np.float64)[:, None] - 0.5)
+    return 4.0 * (np.eye(n_classes)[labels] - 0.5)
+
+
+def screen_ridge(kind: str, C: float, alpha: float) -> float:
+    """Penalty of the screen: ridge's own alpha, or 4 / C (the logistic Newton step's)."""
+    return alpha if kind == "regression" else 4.0 / C
 
 
 def _weights(problem: Problem, labels: np.ndarray) -> np.ndarray:
@@ -216,12 +228,28 @@ def _weights(problem: Problem, labels: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RawMoments:
-    """Uncentred weighted sums over rows: gram (D, D), first (D,), cross (D, r), target_sum (r,)."""
+    """Uncentred weighted sums over rows, which add up across row chunks.
+
+    gram (D, D) = sum s x x', first (D,) = sum s x, cross (D, r) = sum s x t',
+    target_sum (r,) = sum s t, target_square = sum s |t|^2, total = sum s.
+    """
 
     gram: np.ndarray
     first: np.ndarray
     cross: np.ndarray
     target_sum: np.ndarray
+    target_square: float
+    total: float
+
+    def __add__(self, other: RawMoments) -> RawMoments:
+        return RawMoments(
+            self.gram + other.gram,
+            self.first + other.first,
+            self.cross + other.cross,
+            self.target_sum + other.target_sum,
+            self.target_square + other.target_square,
+            self.total + other.total,
+        )
 
 
 def weighted_moments(features: np.ndarray, weight: np.ndarray, targets: np.ndarray) -> RawMoments:
@@ -242,4 +270,11 @@ def weighted_moments(features: np.ndarray, weight: np.ndarray, targets: np.ndarr
         first += (block.T @ block_root).astype(np.float64)
         weighted_targets = (targets[start:stop] * block_root[:, None]).astype(np.float32)
         cross += (block.T @ weighted_targets).astype(np.float64)
-    return RawMoments(gram, first, cross, weight @ targets)
+    return RawMoments(
+        gram,
+        first,
+        cross,
+        weight @ targets,
+        float(weight @ np.einsum("nr,nr->n", targets, targets)),
+        float(weight.sum()),
+    )

@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from probe.linear import fit_logistic_subsets
-from probe.search.gram import GramScreen, screen_targets
+from probe.search.gram import GramScreen, screen_ridge, screen_targets
 from probe.search.problem import Problem
 from probe.search.triples import screen_triples
 
@@ -39,7 +39,8 @@ def make(kind: str = "binary", n_classes: int = 2, seed: int = 0) -> Problem:
 
 def direct_ridge(problem: Problem, dims) -> np.ndarray:
     """Weighted ridge on the screen's targets, by scikit-learn, one output column at a time."""
-    targets, ridge = screen_targets(problem, problem.y_fit)
+    targets = screen_targets(problem.kind, problem.n_classes, problem.y_fit)
+    ridge = screen_ridge(problem.kind, problem.C, problem.alpha)
     weight = problem.sample_weight(problem.y_fit)
     columns = problem.x_fit[:, list(dims)].astype(np.float64)
     return np.stack(
@@ -52,7 +53,7 @@ def direct_ridge(problem: Problem, dims) -> np.ndarray:
 
 
 def direct_criterion(problem: Problem, screen: GramScreen, dims, coef) -> float:
-    targets, _ = screen_targets(problem, problem.y_val)
+    targets = screen_targets(problem.kind, problem.n_classes, problem.y_val)
     weight = problem.sample_weight(problem.y_val)
     weight = np.ones(len(targets)) if weight is None else weight
     fit = screen.subset_fit(np.array([dims]), coef[None])
