@@ -12,6 +12,12 @@ choice is seeded from ``(seed, ...)`` inside the group — never from execution 
 the two give the same results (a test checks it). Workers open the caches themselves; only
 paths and settings cross process boundaries.
 
+Slices that do not fit in memory — token-level rows (``pooling="tokens"``: every word token
+a row) always, and pooled slices whose in-memory cost exceeds half of what this process may
+still allocate when ``out_of_core="auto"`` — go to :mod:`probe.outofcore`, which reads them
+in chunks and supports ``full``, ``rank``, ``pairs`` and ``greedy``; other requested methods
+are skipped for those slices and listed in ``provenance["out_of_core"]``.
+
 Timing: a cell's ``seconds`` is its method's wall time on an already loaded slice; the
 method that first needs a shared intermediate (the Gram screen, the greedy path) pays for
 it. Loading and standardising the slice is ``details["prepare_seconds"]``.
@@ -21,13 +27,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from probe.cache import POOLINGS, Cache, CacheMeta, check_compatible
 from probe.errors import CacheError, DataError, FewdimsError
+from probe.outofcore import SUPPORTED_METHODS as OUT_OF_CORE_METHODS
+from probe.outofcore.budget import available_bytes, in_memory_bytes
+from probe.outofcore.rows import ROW_KINDS, TOKEN_ROWS
 from probe.results import ResultCell, ResultsFile
 from probe.search import DEFAULT_METHODS, METHOD_MODULES, SearchConfig, get_method
 from probe.search.problem import Problem
@@ -60,17 +69,26 @@ class SweepSpec:
     alpha: float = 1.0
     balanced: bool = True
     jobs: int = 1
+    out_of_core: str = "auto"
+    chunk_rows: int | None = None
+
+
+OUT_OF_CORE_MODES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
 class TaskFacts:
-    """How to probe a cache's task: problem kind, classes and metrics."""
+    """How to probe a cache's task: problem kind, classes and metrics.
+
+    ``out_of_core``: the row kinds (poolings or ``tokens``) this sweep reads in chunks.
+    """
 
     name: str
     kind: str
     n_classes: int
     metrics: tuple[str, ...]
     primary_metric: str
+    out_of_core: tuple[str, ...] = ()
 
 
 @dataclass
@@ -151,8 +169,18 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
     for method in spec.methods:
         get_method(method)  # raises UnknownMethodError listing the options
     for pooling in spec.poolings:
-        if pooling not in POOLINGS:
-            raise FewdimsError(f"Unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}.")
+        if pooling not in ROW_KINDS:
+            raise FewdimsError(f"Unknown pooling {pooling!r}; choose from {', '.join(ROW_KINDS)}.")
+    if spec.out_of_core not in OUT_OF_CORE_MODES:
+        raise FewdimsError(
+            f"out_of_core={spec.out_of_core!r}; choose from {', '.join(OUT_OF_CORE_MODES)}."
+        )
+    if spec.out_of_core == "never" and TOKEN_ROWS in spec.poolings:
+        raise FewdimsError(
+            "Token rows (--pooling tokens) are only probed out of core; drop --out-of-core never."
+        )
+    if spec.chunk_rows is not None and spec.chunk_rows < 1:
+        raise FewdimsError(f"--chunk-rows must be at least 1, got {spec.chunk_rows}.")
     if spec.jobs < 1:
         raise FewdimsError(f"--jobs must be at least 1, got {spec.jobs}.")
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
@@ -168,6 +196,10 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
         spec.config.check(train.hidden_size)
         layers = resolve_layers(spec.layers, train, evaluation)
         facts = task_facts(train.meta)
+        streamed = out_of_core_kinds(
+            spec, train.n_examples, evaluation.n_examples, train.hidden_size
+        )
+        facts = replace(facts, out_of_core=streamed)
         provenance = {
             "model": train.meta.model,
             "weights_sha256": train.meta.weights_sha256,
@@ -178,8 +210,35 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
             "spec": _spec_record(spec, layers),
             "protocol": PROTOCOL,
         }
+        if streamed and not any(method in OUT_OF_CORE_METHODS for method in spec.methods):
+            raise FewdimsError(
+                f"{', '.join(streamed)} rows are probed out of core, where only "
+                f"{', '.join(OUT_OF_CORE_METHODS)} run; --methods asked for "
+                f"{', '.join(spec.methods)}. Add one of those methods."
+            )
+        if streamed:
+            provenance["out_of_core"] = {
+                "row_kinds": list(streamed),
+                "methods": [m for m in spec.methods if m in OUT_OF_CORE_METHODS],
+                "skipped_methods": [m for m in spec.methods if m not in OUT_OF_CORE_METHODS],
+            }
     groups = [(layer, pooling) for layer in layers for pooling in spec.poolings]
     return facts, groups, provenance
+
+
+def out_of_core_kinds(
+    spec: SweepSpec, n_train: int, n_eval: int, hidden_size: int
+) -> tuple[str, ...]:
+    """The requested row kinds to read in chunks (see the module docstring)."""
+    if spec.out_of_core == "always":
+        return tuple(spec.poolings)
+    streamed = [kind for kind in spec.poolings if kind == TOKEN_ROWS]
+    if spec.out_of_core == "auto":
+        budget = available_bytes()
+        needed = in_memory_bytes(n_train, n_eval, hidden_size)
+        if budget is not None and needed > budget // 2:
+            streamed += [kind for kind in spec.poolings if kind != TOKEN_ROWS]
+    return tuple(kind for kind in spec.poolings if kind in streamed)
 
 
 def _spec_record(spec: SweepSpec, layers: list[int]) -> dict[str, Any]:
@@ -213,6 +272,10 @@ def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) ->
 
 def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> list[ResultCell]:
     """All methods on one (layer, pooling) slice -> one ResultCell per method, in spec order."""
+    if pooling in facts.out_of_core:
+        from probe.outofcore.group import run_group as run_out_of_core
+
+        return run_out_of_core(spec, facts, layer, pooling)
     started = time.perf_counter()
     problem = load_problem(spec, facts, layer, pooling)
     prepare_seconds = time.perf_counter() - started

@@ -43,7 +43,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--pooling",
         default="cls,mean,maxnorm",
-        help="comma-separated poolings (default: %(default)s)",
+        help="comma-separated poolings (default: %(default)s), or 'tokens': every word token "
+        "a row labelled with its sentence's label, probed out of core",
     )
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=METHOD_HELP)
     parser.add_argument(
@@ -86,6 +87,20 @@ def add_parser(subparsers: Any) -> None:
         choices=("greedy", "pairs", "triples"),
         help="set backward elimination starts from (greedy)",
     )
+    parser.add_argument(
+        "--out-of-core",
+        default="auto",
+        choices=("auto", "always", "never"),
+        help="read slices in chunks instead of whole (methods full, rank, pairs, greedy only). "
+        "auto: token rows, and pooled slices that need more than half the memory left (auto)",
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="rows per chunk out of core (default: about 8 MiB of float32)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -104,7 +119,7 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probe.cache import POOLINGS
+    from probe.outofcore.rows import ROW_KINDS
     from probe.search import METHOD_MODULES, SearchConfig
     from probe.sweep import SweepSpec, parse_layers, parse_names, run_sweep
 
@@ -121,13 +136,15 @@ def run(args: argparse.Namespace) -> int:
         train_path=str(args.train),
         eval_path=str(args.eval),
         layers=parse_layers(args.layers),
-        poolings=parse_names(args.pooling, POOLINGS, "--pooling"),
+        poolings=parse_names(args.pooling, ROW_KINDS, "--pooling"),
         methods=parse_names(args.methods, tuple(METHOD_MODULES), "--methods"),
         config=config,
         validation_fraction=args.validation_fraction,
         C=args.C,
         balanced=not args.no_balanced,
         jobs=args.jobs,
+        out_of_core=args.out_of_core,
+        chunk_rows=args.chunk_rows,
     )
     bar = None
     if not args.quiet:
@@ -154,6 +171,12 @@ def run(args: argparse.Namespace) -> int:
         shown = f"{value:.4f}" if value == value else "  -   "
         print(
             f"layer {cell.layer:>2} {cell.pooling:<7} {cell.method:<8} eval {metric} {shown}  dims {dims}"
+        )
+    streamed = results.provenance.get("out_of_core")
+    if streamed and streamed["skipped_methods"]:
+        print(
+            f"note: {', '.join(streamed['row_kinds'])} rows were probed out of core, where "
+            f"{', '.join(streamed['skipped_methods'])} do not run (skipped there)"
         )
     print(f"wrote {path} ({len(results.cells)} cells)")
     return 0

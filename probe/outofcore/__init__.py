@@ -1,0 +1,25 @@
+"""Out-of-core probing: slices larger than memory, read in row chunks, never held whole.
+
+The in-memory path (``probe.search``) holds one (layer, pooling) slice as float32. That is
+fine for pooled sentence vectors, but a *token-level* slice (every word token a row) of a
+large split, or the pooled vectors of a very large split, can be many times a laptop's RAM.
+This package probes such slices with memory bounded by the chunk size and the hidden size:
+
+* ``rows``: the row chunks of a slice (pooled rows, or ``tokens``), read one at a time;
+* ``budget``: how much memory the process may still use (decides ``--out-of-core auto``);
+* ``problem``: the honest protocol of ``probe.search.problem`` (seeded inner split by
+  *example*, training-only standardisation, balanced weights) as passes over chunks, and the
+  Gram screen from moments summed chunk by chunk;
+* ``newton``: exact logistic / ridge probes (scikit-learn's objectives) fitted by Newton
+  steps whose gradient and Hessian are summed over chunks, many candidates per pass;
+* ``scoring``: task metrics accumulated over chunks (confusion counts, Pearson sums);
+* ``methods``: ``full``, ``rank``, ``pairs`` and ``greedy`` on top of these.
+
+Memory: O(H^2 + chunk_rows * H) for the screen and the all-dims probe, plus one float per
+eval row per reported probe (the exact eval metrics, Spearman included, need them). No pass
+materialises the slice.
+"""
+
+# The search methods that run out of core (``methods.RUNNERS`` implements exactly these);
+# kept here so the sweep can plan without importing the numerical modules.
+SUPPORTED_METHODS: tuple[str, ...] = ("full", "rank", "pairs", "greedy")

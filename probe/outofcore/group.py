@@ -1,0 +1,73 @@
+"""One (layer, row kind) group of a sweep, out of core: the counterpart of ``probe.sweep.run_group``.
+
+Builds the :class:`~probe.outofcore.problem.StreamProblem` of the slice (one pass for
+statistics), runs the requested methods that work out of core in spec order (``full``
+first when requested, so ``rank`` can reuse its probe), and returns one result cell each.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from probe.cache import Cache
+from probe.outofcore.methods import RUNNERS
+from probe.outofcore.problem import StreamProblem
+from probe.outofcore.rows import RowSource
+from probe.results import ResultCell
+
+if TYPE_CHECKING:
+    from probe.sweep import SweepSpec, TaskFacts
+
+
+def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> StreamProblem:
+    """Row sources of both caches and the statistics pass over the training rows."""
+    with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
+        train_labels, eval_labels = train.labels, evaluation.labels
+    return StreamProblem.build(
+        RowSource(Path(spec.train_path), layer, kind, spec.chunk_rows),
+        RowSource(Path(spec.eval_path), layer, kind, spec.chunk_rows),
+        train_labels,
+        eval_labels,
+        kind=facts.kind,
+        metrics=facts.metrics,
+        primary_metric=facts.primary_metric,
+        n_classes=facts.n_classes,
+        seed=spec.config.seed,
+        validation_fraction=spec.validation_fraction,
+        C=spec.C,
+        alpha=spec.alpha,
+        balanced=spec.balanced,
+    )
+
+
+def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> list[ResultCell]:
+    """The out-of-core methods of ``spec.methods`` on one slice, one ResultCell each."""
+    methods = [method for method in spec.methods if method in RUNNERS]
+    if not methods:
+        return []
+    started = time.perf_counter()
+    problem = load_problem(spec, facts, layer, kind)
+    prepare_seconds = time.perf_counter() - started
+    outcomes = {}
+    for method in sorted(methods, key=lambda name: name != "full"):
+        started = time.perf_counter()
+        outcome = RUNNERS[method](problem, spec.config)
+        outcomes[method] = (outcome, time.perf_counter() - started)
+    cells = []
+    for method in methods:
+        outcome, seconds = outcomes[method]
+        cells.append(
+            ResultCell(
+                layer=layer,
+                pooling=kind,
+                method=method,
+                dims=outcome.dims,
+                scores=outcome.scores,
+                steps=outcome.steps,
+                details={**outcome.details, "prepare_seconds": prepare_seconds},
+                seconds=seconds,
+            )
+        )
+    return cells

@@ -1,0 +1,247 @@
+"""``full``, ``rank``, ``pairs`` and ``greedy`` on a slice read in chunks.
+
+They follow the in-memory methods' protocol and result conventions (``probe.results``), with
+the differences that out-of-core reading forces, each recorded in the cell's ``details``:
+
+* ``full`` fits one C (``--C``) instead of choosing from ``c_grid``: every C is a Newton
+  fit of several passes over the slice. Ridge (regression) uses ``--alpha`` likewise.
+* ``greedy`` picks each step by the Gram screen's validation criterion (one solve per
+  remaining dim, no row pass), then fits all k prefixes exactly in one batch; the
+  in-memory greedy re-fits the best few candidates exactly at every step.
+* ``rank``'s ``weight`` ordering needs the all-dims probe; it is given when ``full`` ran
+  on the same slice (otherwise left out rather than paying for another full fit).
+* Candidates are ranked on validation by the primary metric, or by Pearson where the primary
+  metric is Spearman (no chunk sums exist for it); eval scores include every metric.
+
+Every method selects on the fit / validation rows of the training cache and scores the eval
+cache only at the end, as in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from probe.linear import SubsetFit
+from probe.metrics import rank_key
+from probe.outofcore.newton import fit_logistic_stream, fit_ridge_stream
+from probe.outofcore.problem import StreamProblem
+from probe.outofcore.scoring import (
+    eval_scores,
+    selection_metric,
+    streamed_scores,
+    validation_primary,
+)
+from probe.search.base import MethodOutcome, SearchConfig
+from probe.search.gram import GramScreen
+from probe.search.pairs import all_pairs
+from probe.search.rank import l1_order
+from probe.search.select import best_first, keep_best
+
+
+def fit_part(
+    problem: StreamProblem, part: str, dims: np.ndarray, init: SubsetFit | None = None
+) -> SubsetFit:
+    """Exact probes of ``dims`` (m, s) on the training ``part`` (fit or train)."""
+    if not problem.is_classification:
+        return fit_ridge_stream(problem.pass_of(part), dims, alpha=problem.alpha)
+    fit, passes = fit_logistic_stream(
+        problem.pass_of(part), dims, C=problem.C, n_classes=problem.n_classes, init=init
+    )
+    problem.memo["newton_passes"] = problem.memo.get("newton_passes", 0) + passes
+    return fit
+
+
+def _details(problem: StreamProblem, **extra: Any) -> dict[str, Any]:
+    return {
+        "out_of_core": True,
+        "rows": problem.train.kind,
+        "n_rows": dict(problem.row_counts),
+        "selection_metric": selection_metric(problem),
+        **extra,
+    }
+
+
+def _final(
+    problem: StreamProblem, dims: np.ndarray, fit_rows_fit: SubsetFit
+) -> tuple[SubsetFit, list[dict[str, float]], list[dict[str, float]], list[dict[str, float]]]:
+    """Refit ``dims`` on all training rows; validation, train and eval metric dicts."""
+    init = fit_rows_fit if problem.is_classification else None
+    train_fit = fit_part(problem, "train", dims, init)
+    validation = streamed_scores(problem, fit_rows_fit, "validation")
+    train = streamed_scores(problem, train_fit, "train")
+    return train_fit, validation, train, eval_scores(problem, train_fit)
+
+
+def run_full(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
+    dims = np.arange(problem.n_dims, dtype=np.int64)[None, :]
+    fit = fit_part(problem, "fit", dims)
+    train_fit, validation, train, evaluation = _final(problem, dims, fit)
+    problem.memo["full_probe"] = train_fit
+    strength = (
+        {"C": problem.C} if problem.is_classification else {"C": None, "alpha": problem.alpha}
+    )
+    return MethodOutcome(
+        dims=[],
+        scores={"train": train[0], "validation": validation[0], "eval": evaluation[0]},
+        details=_details(problem, **strength, grid=[], note="one C, not chosen from a grid"),
+    )
+
+
+def _shortlist(
+    problem: StreamProblem,
+    screen: GramScreen,
+    dims: np.ndarray,
+    coef: np.ndarray,
+    criterion: np.ndarray,
+    pool_size: int,
+    top_k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, SubsetFit]:
+    """Pool by criterion -> screen models' validation metric -> exact top_k, best first.
+
+    Returns dims (k, s), screen metric (k,), exact validation metric (k,), exact fits.
+    """
+    pool = keep_best(criterion, pool_size)
+    screen_fit = screen.subset_fit(dims[pool], coef[pool])
+    screen_metric = validation_primary(problem, screen_fit)
+    ranked = np.lexsort((criterion[pool], -rank_key(screen_metric)))[:top_k]
+    chosen, chosen_screen = pool[ranked], screen_metric[ranked]
+    init = screen.subset_fit(dims[chosen], coef[chosen]) if problem.kind == "binary" else None
+    exact = fit_part(problem, "fit", dims[chosen], init)
+    validation = validation_primary(problem, exact)
+    order = best_first(dims[chosen], validation)
+    return dims[chosen][order], chosen_screen[order], validation[order], exact.take(order)
+
+
+def run_pairs(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
+    screen = problem.screen()
+    candidates = all_pairs(problem.n_dims)
+    coef, criterion = screen.extend(np.empty(0, np.int64), candidates)
+    dims, screen_metric, validation, exact = _shortlist(
+        problem, screen, candidates, coef, criterion, config.pool_size, config.top_k
+    )
+    _, validation_scores, train, evaluation = _final(problem, dims, exact)
+    top = [
+        {
+            "dims": [int(d) for d in dims[row]],
+            "screen": float(screen_metric[row]),
+            "validation": float(validation[row]),
+            "eval": evaluation[row],
+        }
+        for row in range(len(dims))
+    ]
+    return MethodOutcome(
+        dims=[int(d) for d in dims[0]],
+        scores={"train": train[0], "validation": validation_scores[0], "eval": evaluation[0]},
+        details=_details(
+            problem,
+            top=top,
+            n_candidates=len(candidates),
+            pool_size=min(config.pool_size, len(candidates)),
+        ),
+    )
+
+
+def prefix_steps(
+    problem: StreamProblem, order: np.ndarray, max_k: int
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """Exact probes of ``order[:k]`` for k = 1..max_k, all in one padded batch per fit.
+
+    Returns the step records and the last prefix's ``{"train", "validation", "eval"}``.
+    """
+    sizes = np.arange(1, max_k + 1)
+    padded = np.where(np.arange(max_k)[None, :] < sizes[:, None], order[None, :max_k], -1)
+    fit = fit_part(problem, "fit", padded)
+    validation = validation_primary(problem, fit)
+    train_fit, validation_scores, train, evaluation = _final(problem, padded, fit)
+    del train_fit
+    steps = [
+        {
+            "k": int(size),
+            "dims": [int(d) for d in order[:size]],
+            "validation": float(validation[row]),
+            "eval": evaluation[row],
+        }
+        for row, size in enumerate(sizes)
+    ]
+    last = {"train": train[-1], "validation": validation_scores[-1], "eval": evaluation[-1]}
+    return steps, last
+
+
+def screen_greedy(screen: GramScreen, max_k: int) -> tuple[np.ndarray, list[float]]:
+    """Forward selection by the screen's validation criterion alone -> dims, criteria."""
+    selected = np.empty(0, dtype=np.int64)
+    criteria = []
+    for _ in range(max_k):
+        remaining = np.setdiff1d(np.arange(screen.n_dims), selected)
+        _, criterion = screen.extend(selected, remaining[:, None])
+        best = int(np.argmin(np.where(np.isnan(criterion), np.inf, criterion)))
+        selected = np.append(selected, remaining[best])
+        criteria.append(float(criterion[best]))
+    return selected, criteria
+
+
+def run_greedy(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
+    order, criteria = screen_greedy(problem.screen(), config.k)
+    steps, last = prefix_steps(problem, order, config.k)
+    for step, criterion in zip(steps, criteria, strict=True):
+        step["screen_criterion"] = criterion
+    return MethodOutcome(
+        dims=[int(d) for d in order],
+        scores=last,
+        steps=steps,
+        details=_details(problem, step_selection="screen criterion"),
+    )
+
+
+def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
+    screen = problem.screen()
+    singles = np.arange(problem.n_dims, dtype=np.int64)[:, None]
+    coef, criterion = screen.extend(np.empty(0, np.int64), singles)
+    per_dim = validation_primary(problem, screen.subset_fit(singles, coef))
+    dims, screen_metric, validation, exact = _shortlist(
+        problem, screen, singles, coef, criterion, problem.n_dims, config.top_k
+    )
+    _, validation_scores, train, evaluation = _final(problem, dims[:1], exact.take(np.array([0])))
+    leaders = dims[:, 0]
+    rest = np.setdiff1d(np.arange(problem.n_dims), leaders)
+    rest = rest[np.lexsort((criterion[rest], -rank_key(per_dim[rest])))]
+    univariate = np.concatenate([leaders, rest])
+    n_fit = problem.row_counts["fit"]
+    orderings: dict[str, list[int]] = {
+        "univariate": univariate.tolist(),
+        "l1": l1_order(screen, n_fit).tolist(),
+    }
+    if "full_probe" in problem.memo:
+        mass = np.abs(problem.memo["full_probe"].coef[0]).sum(axis=1)
+        orderings["weight"] = np.lexsort((np.arange(problem.n_dims), -mass)).tolist()
+    steps, _ = prefix_steps(problem, univariate, min(config.k, problem.n_dims))
+    return MethodOutcome(
+        dims=[int(leaders[0])],
+        scores={"train": train[0], "validation": validation_scores[0], "eval": evaluation[0]},
+        steps=steps,
+        details=_details(
+            problem,
+            per_dim_validation=per_dim.tolist(),
+            per_dim_source="screen",
+            orderings=orderings,
+            top=[
+                {
+                    "dims": [int(leaders[row])],
+                    "screen": float(screen_metric[row]),
+                    "validation": float(validation[row]),
+                }
+                for row in range(len(leaders))
+            ],
+        ),
+    )
+
+
+RUNNERS: dict[str, Callable[[StreamProblem, SearchConfig], MethodOutcome]] = {
+    "full": run_full,
+    "rank": run_rank,
+    "pairs": run_pairs,
+    "greedy": run_greedy,
+}

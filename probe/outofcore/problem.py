@@ -1,0 +1,218 @@
+"""One out-of-core probing problem: the honest protocol of ``probe.search.problem``, in passes.
+
+The same rules as the in-memory :class:`probe.search.problem.Problem`, so the two paths
+answer the same question:
+
+* the training cache's *examples* are split (seeded, stratified) into fit and inner
+  validation parts with :func:`probe.search.problem.inner_split`; a token row belongs to its
+  example's part;
+* features are standardised with training-cache column statistics (one pass);
+* classification rows are weighted ``class_weight="balanced"``, counted over the rows of the
+  part being fitted;
+* selection uses fit and validation rows only; the eval cache is only ever scored.
+
+Nothing here holds a slice: :meth:`StreamProblem.batches` standardises chunk by chunk, and
+the Gram screen is the sum of per-chunk moments (:meth:`StreamProblem.screen`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from probe.outofcore.rows import RowSource
+from probe.search.gram import (
+    GramScreen,
+    RawMoments,
+    screen_ridge,
+    screen_targets,
+    weighted_moments,
+)
+from probe.search.problem import inner_split
+
+PARTS = ("fit", "validation", "train", "eval")
+
+
+@dataclass
+class ChunkBatch:
+    """Standardised rows of one chunk: ``x`` (b, H) float32, ``y`` (b,), ``weight`` (b,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+
+
+BatchPass = Callable[[], Iterator[ChunkBatch]]
+
+
+@dataclass
+class StreamProblem:
+    """A slice probed in passes; fields mirror :class:`probe.search.problem.Problem`.
+
+    ``train_labels`` / ``eval_labels`` are per *example*; ``is_validation`` (n_train_examples,)
+    marks the inner validation examples; ``class_weight[part]`` (n_classes,) are the balanced
+    weights of each training part (None: unweighted); ``row_counts[part]`` rows per training
+    part (fit, validation, train).
+    """
+
+    kind: str
+    n_classes: int
+    metrics: tuple[str, ...]
+    primary_metric: str
+    train: RowSource
+    evaluation: RowSource
+    train_labels: np.ndarray
+    eval_labels: np.ndarray
+    is_validation: np.ndarray
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    class_weight: dict[str, np.ndarray | None]
+    row_counts: dict[str, int]
+    n_dims: int
+    C: float = 1.0
+    alpha: float = 1.0
+    seed: int = 0
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        train: RowSource,
+        evaluation: RowSource,
+        train_labels: np.ndarray,
+        eval_labels: np.ndarray,
+        *,
+        kind: str,
+        metrics: tuple[str, ...],
+        primary_metric: str,
+        n_classes: int = 2,
+        seed: int = 0,
+        validation_fraction: float = 0.2,
+        C: float = 1.0,
+        alpha: float = 1.0,
+        balanced: bool = True,
+    ) -> StreamProblem:
+        """Split the examples, then one pass for column statistics and per-part row counts."""
+        dtype = np.float64 if kind == "regression" else np.int64
+        train_labels = np.asarray(train_labels, dtype=dtype)
+        eval_labels = np.asarray(eval_labels, dtype=dtype)
+        n_classes = 1 if kind == "regression" else n_classes
+        _, validation_rows = inner_split(train_labels, kind, seed, validation_fraction)
+        is_validation = np.zeros(train_labels.size, dtype=bool)
+        is_validation[validation_rows] = True
+        mean, scale, counts = _train_pass(train, train_labels, is_validation, max(n_classes, 1))
+        class_weight: dict[str, np.ndarray | None] = {}
+        for part, per_class in counts.items():
+            class_weight[part] = _balanced(per_class) if balanced and kind != "regression" else None
+        row_counts = {part: int(per_class.sum()) for part, per_class in counts.items()}
+        return cls(
+            kind=kind,
+            n_classes=n_classes,
+            metrics=tuple(metrics),
+            primary_metric=primary_metric,
+            train=train,
+            evaluation=evaluation,
+            train_labels=train_labels,
+            eval_labels=eval_labels,
+            is_validation=is_validation,
+            feature_mean=mean,
+            feature_scale=scale,
+            class_weight=class_weight,
+            row_counts=row_counts,
+            n_dims=int(mean.size),
+            C=C,
+            alpha=alpha,
+            seed=seed,
+        )
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind != "regression"
+
+    def batches(self, part: str) -> Iterator[ChunkBatch]:
+        """One pass over the standardised rows of ``part`` (fit, validation, train or eval)."""
+        source = self.evaluation if part == "eval" else self.train
+        labels = self.eval_labels if part == "eval" else self.train_labels
+        mean32 = self.feature_mean.astype(np.float32)
+        inverse32 = (1.0 / self.feature_scale).astype(np.float32)
+        weights = self.class_weight.get(part)
+        for chunk in source.chunks():
+            examples = chunk.examples
+            features = chunk.features
+            if part in ("fit", "validation"):
+                keep = self.is_validation[examples] == (part == "validation")
+                examples, features = examples[keep], features[keep]
+            if not examples.size:
+                continue
+            features -= mean32
+            features *= inverse32
+            y = labels[examples]
+            weight = np.ones(y.size) if weights is None else weights[y]
+            yield ChunkBatch(features, y, weight)
+
+    def pass_of(self, part: str) -> BatchPass:
+        """A re-startable pass over ``part`` (what the Newton fits and the scorers take)."""
+        return lambda: self.batches(part)
+
+    def screen(self) -> GramScreen:
+        """The Gram screen of this slice: fit and validation moments in one pass, memoised."""
+        if "gram_screen" not in self.memo:
+            moments: dict[str, RawMoments | None] = {"fit": None, "validation": None}
+            for part in moments:
+                for batch in self.batches(part):
+                    targets = screen_targets(self.kind, self.n_classes, batch.y)
+                    chunk = weighted_moments(batch.x, batch.weight, targets)
+                    moments[part] = chunk if moments[part] is None else moments[part] + chunk
+            fit, validation = moments["fit"], moments["validation"]
+            if fit is None or validation is None:
+                raise ValueError("the fit or validation part of the slice has no rows")
+            self.memo["gram_screen"] = GramScreen.from_moments(
+                self.kind, fit, validation, screen_ridge(self.kind, self.C, self.alpha)
+            )
+        return self.memo["gram_screen"]
+
+
+def _train_pass(
+    train: RowSource, labels: np.ndarray, is_validation: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Column mean / sd over all training rows (shifted sums, as ``column_stats``) and rows
+    per (part, class); regression counts everything in class 0."""
+    total = total_sq = shift = None
+    n_rows = 0
+    counts = {part: np.zeros(n_classes, dtype=np.int64) for part in ("fit", "validation")}
+    for chunk in train.chunks():
+        if not chunk.examples.size:
+            continue
+        block = chunk.features.astype(np.float64)
+        if shift is None:
+            shift = block[0].copy()
+            total = np.zeros(block.shape[1])
+            total_sq = np.zeros(block.shape[1])
+        block -= shift
+        total += block.sum(axis=0)
+        total_sq += np.einsum("nd,nd->d", block, block)
+        n_rows += block.shape[0]
+        classes = labels[chunk.examples].astype(np.int64) if n_classes > 1 else None
+        validation = is_validation[chunk.examples]
+        for part, mask in (("fit", ~validation), ("validation", validation)):
+            if classes is None:
+                counts[part][0] += int(mask.sum())
+            else:
+                counts[part] += np.bincount(classes[mask], minlength=n_classes)
+    if shift is None or total is None or total_sq is None:
+        raise ValueError("the training slice has no rows")
+    mean_shifted = total / n_rows
+    scale = np.sqrt(np.maximum(total_sq / n_rows - mean_shifted**2, 0.0))
+    scale[~(scale > 1e-12)] = 1.0
+    counts["train"] = counts["fit"] + counts["validation"]
+    return mean_shifted + shift, scale, counts
+
+
+def _balanced(per_class: np.ndarray) -> np.ndarray:
+    """``n / (n_present * count[c])`` per class, as ``probe.linear.balanced_sample_weight``."""
+    n_present = int((per_class > 0).sum())
+    total = per_class.sum()
+    return np.where(per_class > 0, total / (n_present * np.maximum(per_class, 1)), 0.0)
