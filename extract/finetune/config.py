@@ -27,6 +27,10 @@ class FinetuneConfig:
     nothing in a few hundred steps at BERT's 2e-5, so it gets its own (default 1e-3). Both
     decay linearly to 0 over each stage after ``warmup_ratio`` of its steps.
     ``max_train_examples``/``max_eval_examples`` take the first N examples (quick runs).
+    ``balanced`` weights the cross-entropy by ``n / (n_classes * count[class])`` of the
+    training split (the probes' ``class_weight="balanced"``): without it a 2-3-dim head on a
+    skewed task such as CoLA can settle on the majority class. Off by default, matching the
+    plain cross-entropy of the paper's fine-tuning.
     """
 
     model: str = DEFAULT_MODEL
@@ -35,6 +39,7 @@ class FinetuneConfig:
     layer: int | None = None
     pooling: str | None = None
     freeze: bool = False
+    balanced: bool = False
     head: str = "linear"
     epochs: int = 3
     max_train_examples: int | None = None

@@ -38,6 +38,7 @@ from extract.finetune.training import (
     ProgressCallback,
     StageTask,
     TrainProgress,
+    balanced_class_weight,
     build_optimizer,
     evaluate,
     train_epoch,
@@ -126,6 +127,11 @@ def run_finetune(
             metrics=task.metrics,
             n_outputs=task.n_outputs,
             is_regression=task.is_regression,
+            class_weight=(
+                balanced_class_weight(task.train_split.labels, task.n_outputs)
+                if config.balanced and not task.is_regression
+                else None
+            ),
         )
         for index, task in enumerate(tasks)
     ]

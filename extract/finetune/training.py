@@ -60,6 +60,7 @@ class StageTask:
     metrics: tuple[str, ...]
     n_outputs: int
     is_regression: bool
+    class_weight: np.ndarray | None = None  # (n_outputs,) loss weight per class, or None
 
 
 def autocast_for(device: torch.device) -> Callable[[], object]:
@@ -98,10 +99,25 @@ def build_optimizer(
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, scale)
 
 
-def batch_loss(outputs: torch.Tensor, labels: torch.Tensor, is_regression: bool) -> torch.Tensor:
+def batch_loss(
+    outputs: torch.Tensor,
+    labels: torch.Tensor,
+    is_regression: bool,
+    class_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """MSE for regression; cross-entropy, weighted per class when ``class_weight`` is given
+    (the weighted mean over the batch, as ``torch.nn.functional.cross_entropy`` defines it)."""
     if is_regression:
         return nn.functional.mse_loss(outputs[:, 0].float(), labels.float())
-    return nn.functional.cross_entropy(outputs.float(), labels)
+    return nn.functional.cross_entropy(outputs.float(), labels, weight=class_weight)
+
+
+def balanced_class_weight(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """``n / (n_present * count[c])`` per class (0 for absent classes): scikit-learn's
+    ``class_weight="balanced"``."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+    n_present = max(1, int((counts > 0).sum()))
+    return np.where(counts > 0, counts.sum() / (n_present * np.maximum(counts, 1)), 0.0)
 
 
 def train_epoch(
@@ -125,13 +141,18 @@ def train_epoch(
     autocast = autocast_for(device)
     batches = training_order(len(task.train), batch_size, seed, stage, epoch)
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    class_weight = (
+        None
+        if task.class_weight is None
+        else torch.as_tensor(task.class_weight, dtype=torch.float32, device=device)
+    )
     total_loss = 0.0
     for batch_number, example_ids in enumerate(batches, start=1):
         batch = collate(task.train, example_ids, device)
         labels = batch.pop("labels")
         with autocast():
             outputs = model(task.head_key, **batch)
-        loss = batch_loss(outputs, labels, task.is_regression)
+        loss = batch_loss(outputs, labels, task.is_regression, class_weight)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()

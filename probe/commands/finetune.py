@@ -54,6 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--freeze", action="store_true", help="keep every pre-trained weight fixed; train the head"
     )
     parser.add_argument(
+        "--balanced",
+        action="store_true",
+        help="weight the loss per class like the probes' class_weight='balanced' (skewed "
+        "tasks such as CoLA; off by default)",
+    )
+    parser.add_argument(
         "--head",
         choices=["linear", "mlp2"],
         default="linear",
@@ -140,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         layer=args.layer,
         pooling=args.pooling,
         freeze=args.freeze,
+        balanced=args.balanced,
         head=args.head,
         epochs=args.epochs,
         max_train_examples=args.max_train_examples,

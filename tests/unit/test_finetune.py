@@ -378,3 +378,42 @@ def test_cli_runs_and_maps_bad_input_to_exit_2(model_dir, tmp_path, capsys):
 def test_command_module_does_not_import_torch():
     code = "import sys, probe.cli, probe.commands.finetune; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_balanced_class_weight_is_sklearns_and_weights_the_loss():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from extract.finetune.training import balanced_class_weight, batch_loss
+
+    labels = np.array([0] * 9 + [1] * 3 + [2] * 1)
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
+    np.testing.assert_allclose(balanced_class_weight(labels, 3), expected, rtol=1e-12)
+    torch.manual_seed(0)
+    logits = torch.randn(13, 3)
+    target = torch.as_tensor(labels)
+    weight = torch.as_tensor(expected, dtype=torch.float32)
+    per_example = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    manual = (weight[target] * per_example).sum() / weight[target].sum()
+    got = batch_loss(logits, target, is_regression=False, class_weight=weight)
+    assert float(got) == pytest.approx(float(manual), rel=1e-6)
+    assert float(batch_loss(logits, target, False)) == pytest.approx(float(per_example.mean()))
+
+
+def test_balanced_run_trains_with_class_weights_and_records_them(model_dir, tmp_path, monkeypatch):
+    import extract.finetune.runner as runner
+
+    seen = []
+    original = runner.train_epoch
+
+    def spy(model, task, *args, **kwargs):
+        seen.append(task.class_weight)
+        return original(model, task, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_epoch", spy)
+    results = run_finetune(
+        toy_tasks(), quick_config(model_dir, epochs=1, balanced=True), tmp_path / "b.json"
+    )
+    labels = toy_tasks()[0].train_split.labels
+    counts = np.bincount(labels, minlength=2)
+    np.testing.assert_allclose(seen[0], labels.size / (2 * counts))
+    assert results.provenance["args"]["balanced"] is True
