@@ -98,14 +98,19 @@ def _shortlist(
     criterion: np.ndarray,
     pool_size: int,
     top_k: int,
+    pool_metric: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SubsetFit]:
     """Pool by criterion -> screen models' validation metric -> exact top_k, best first.
 
-    Returns dims (k, s), screen metric (k,), exact validation metric (k,), exact fits.
+    ``pool_metric``: the screen models' validation metric of every candidate, when the
+    caller has it already (``rank`` scores all D singles anyway). Returns dims (k, s), screen
+    metric (k,), exact validation metric (k,), exact fits.
     """
     pool = keep_best(criterion, pool_size)
-    screen_fit = screen.subset_fit(dims[pool], coef[pool])
-    screen_metric = validation_primary(problem, screen_fit)
+    if pool_metric is None:
+        screen_metric = validation_primary(problem, screen.subset_fit(dims[pool], coef[pool]))
+    else:
+        screen_metric = pool_metric[pool]
     ranked = np.lexsort((criterion[pool], -rank_key(screen_metric)))[:top_k]
     chosen, chosen_screen = pool[ranked], screen_metric[ranked]
     init = screen.subset_fit(dims[chosen], coef[chosen]) if problem.kind == "binary" else None
@@ -202,7 +207,7 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     coef, criterion = screen.extend(np.empty(0, np.int64), singles)
     per_dim = validation_primary(problem, screen.subset_fit(singles, coef))
     dims, screen_metric, validation, exact = _shortlist(
-        problem, screen, singles, coef, criterion, problem.n_dims, config.top_k
+        problem, screen, singles, coef, criterion, problem.n_dims, config.top_k, per_dim
     )
     _, validation_scores, train, evaluation = _final(problem, dims[:1], exact.take(np.array([0])))
     leaders = dims[:, 0]

@@ -134,24 +134,40 @@ class StreamProblem:
 
     def batches(self, part: str) -> Iterator[ChunkBatch]:
         """One pass over the standardised rows of ``part`` (fit, validation, train or eval)."""
+        for batch_part, batch in self._read(part):
+            if part in ("train", "eval") or batch_part == part:
+                yield batch
+
+    def fit_and_validation_batches(self) -> Iterator[tuple[str, ChunkBatch]]:
+        """One read of the training slice, each chunk split into its fit and validation rows."""
+        return self._read("split")
+
+    def _read(self, part: str) -> Iterator[tuple[str, ChunkBatch]]:
         source = self.evaluation if part == "eval" else self.train
         labels = self.eval_labels if part == "eval" else self.train_labels
         mean32 = self.feature_mean.astype(np.float32)
         inverse32 = (1.0 / self.feature_scale).astype(np.float32)
-        weights = self.class_weight.get(part)
         for chunk in source.chunks():
-            examples = chunk.examples
             features = chunk.features
-            if part in ("fit", "validation"):
-                keep = self.is_validation[examples] == (part == "validation")
-                examples, features = examples[keep], features[keep]
-            if not examples.size:
-                continue
             features -= mean32
             features *= inverse32
-            y = labels[examples]
-            weight = np.ones(y.size) if weights is None else weights[y]
-            yield ChunkBatch(features, y, weight)
+            if part in ("train", "eval"):
+                pieces = [(part, chunk.examples, features)]
+            else:
+                validation = self.is_validation[chunk.examples]
+                pieces = [
+                    ("fit", chunk.examples[~validation], features[~validation]),
+                    ("validation", chunk.examples[validation], features[validation]),
+                ]
+                if part != "split":
+                    pieces = [piece for piece in pieces if piece[0] == part]
+            for piece_part, examples, rows in pieces:
+                if not examples.size:
+                    continue
+                y = labels[examples]
+                weights = self.class_weight.get(piece_part)
+                weight = np.ones(y.size) if weights is None else weights[y]
+                yield piece_part, ChunkBatch(rows, y, weight)
 
     def pass_of(self, part: str) -> BatchPass:
         """A re-startable pass over ``part`` (what the Newton fits and the scorers take)."""
@@ -161,11 +177,10 @@ class StreamProblem:
         """The Gram screen of this slice: fit and validation moments in one pass, memoised."""
         if "gram_screen" not in self.memo:
             moments: dict[str, RawMoments | None] = {"fit": None, "validation": None}
-            for part in moments:
-                for batch in self.batches(part):
-                    targets = screen_targets(self.kind, self.n_classes, batch.y)
-                    chunk = weighted_moments(batch.x, batch.weight, targets)
-                    moments[part] = chunk if moments[part] is None else moments[part] + chunk
+            for part, batch in self.fit_and_validation_batches():
+                targets = screen_targets(self.kind, self.n_classes, batch.y)
+                chunk = weighted_moments(batch.x, batch.weight, targets)
+                moments[part] = chunk if moments[part] is None else moments[part] + chunk
             fit, validation = moments["fit"], moments["validation"]
             if fit is None or validation is None:
                 raise ValueError("the fit or validation part of the slice has no rows")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probe import __version__
+from probe.outofcore.rows import TOKEN_ROWS
 from probe.report.document import (
     Alert,
     Block,
@@ -173,6 +174,12 @@ def _summary_table(summary: TaskSummary) -> Table:
             cells.append(_finetuned_cell(row, metric, best_tuned))
         table_rows.append(tuple(cells))
     caption = f"{metric} on {summary.eval_split}, one row per layer and pooling."
+    if any(row.pooling == TOKEN_ROWS for row in summary.rows):
+        caption += (
+            f" `{TOKEN_ROWS}` rows are scored per word token (each token's vector predicts its "
+            "sentence's label), not per sentence: compare them with each other, not with the "
+            "poolings."
+        )
     if chosen_on_eval:
         caption += (
             f" {NO_VALIDATION_MARK} no validation score was recorded for this subset, so it "

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from probe.outofcore.rows import TOKEN_ROWS
 from probe.report.inputs import TaskGroup
 from probe.results import ResultCell
 
@@ -129,10 +130,15 @@ class TaskSummary:
         return self.cells.get((layer, pooling, method))
 
     def best_row(self, k: int | None) -> LayerPoolingRow | None:
-        """Row with the highest eval score at k dims (``None`` = all dims); ties → first row."""
+        """Row with the highest eval score at k dims (``None`` = all dims); ties → first row.
+
+        Token-level rows are scored per token, not per sentence, so they compete only when
+        no sentence-level row has a score.
+        """
+        sentence_rows = [row for row in self.rows if row.pooling != TOKEN_ROWS]
         scored = [
             (row.full_eval if k is None else row.best_eval(k, self.primary_metric), row)
-            for row in self.rows
+            for row in (sentence_rows or self.rows)
         ]
         scored = [(score, row) for score, row in scored if math.isfinite(score)]
         if not scored:

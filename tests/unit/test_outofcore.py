@@ -314,3 +314,26 @@ def test_a_token_slice_several_times_the_memory_limit_is_probed(tmp_path):
     assert report["whole"] == "MemoryError"
     assert [sorted(dims) for dims in report["dims"]] == [sorted(SIGNAL_DIMS)] * 2
     assert min(report["eval"]) > 0.7
+
+
+def test_report_keeps_token_rows_out_of_the_sentence_level_headline(caches, tmp_path):
+    from probe.report.render import render_report
+
+    train, dev = caches
+    spec = SweepSpec(
+        str(train),
+        str(dev),
+        layers=(1,),
+        poolings=("mean", "tokens"),
+        methods=("full", "pairs"),
+        config=FAST,
+    )
+    results = run_sweep(spec)
+    token_full = results.find(pooling="tokens", method="full")[0].scores["eval"]["accuracy"]
+    mean_full = results.find(pooling="mean", method="full")[0].scores["eval"]["accuracy"]
+    path = results.save(tmp_path / "r.json")
+    text = (render_report([path], tmp_path / "report").markdown).read_text()
+    headline = next(line for line in text.splitlines() if line.startswith("**Best:**"))
+    assert "layer 1 / mean" in headline and "/ tokens" not in headline
+    assert f"{mean_full:.3f}" in headline and token_full != mean_full
+    assert "scored per word token" in text
