@@ -16,6 +16,11 @@ Sections (all CPU):
    built from it, in seconds per GiB.
 4. *Sharded vs single* — ``torchrun --nproc_per_node 2 fewdims extract`` against one process,
    both as subprocesses, same data; throughput from each process's own timing and end to end.
+5. *A cache larger than the memory limit* — a synthetic token-level cache (MiniLM's hidden
+   size, planted signal) several times the child process's ``RLIMIT_AS``; the child shows
+   that reading the token slice whole fails, then runs the out-of-core ``fewdims probe``
+   sweep on token rows; peak RSS, time, and the dims found. ``--only large-cache`` runs this
+   section alone and merges it into the existing ``reliability.json``.
 
 The machine may be shared: the load average before and after is recorded with the numbers.
 """
@@ -50,7 +55,9 @@ from probe.cache import (  # noqa: E402
     PartWriter,
     consolidate,
 )
+from probe.outofcore.budget import in_memory_bytes  # noqa: E402
 from probe.verify import verify_cache  # noqa: E402
+from tests.synthetic_cache import SIGNAL_DIMS, write_synthetic_cache  # noqa: E402
 from tests.unit.test_reliability import Zygote, wait_for  # noqa: E402
 from tests.unit.test_shard import all_arrays  # noqa: E402
 
@@ -406,6 +413,98 @@ def _summaries(stdout: str, wall: float) -> dict:
 
 
 # ---------------------------------------------------------------------------- report
+LARGE_CACHE_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from probe.cache import Cache
+from probe.search import SearchConfig
+from probe.sweep import SweepSpec, run_sweep
+import probe.outofcore.group, probe.outofcore.methods  # imported before the limit
+
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+train, dev, headroom, methods = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+base_rss = status("VmRSS:")
+limit = status("VmSize:") + headroom
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+whole = "read whole"
+try:
+    with Cache.open(train) as cache:
+        cache.layer_tokens(1)
+except MemoryError:
+    whole = "MemoryError"
+spec = SweepSpec(train, dev, layers=(1,), poolings=("tokens",), methods=tuple(methods.split(",")),
+                 config=SearchConfig(k=4, top_k=20, pool_size=200))
+started = time.perf_counter()
+results = run_sweep(spec)
+print(json.dumps({
+    "whole_slice_read": whole,
+    "limit_bytes": limit,
+    "rss_after_imports_bytes": base_rss,
+    "peak_rss_bytes": status("VmHWM:"),
+    "peak_vm_bytes": status("VmPeak:"),
+    "sweep_s": round(time.perf_counter() - started, 1),
+    "cells": [{"method": c.method, "dims": c.dims, "eval_accuracy": c.scores["eval"]["accuracy"],
+               "seconds": round(c.seconds, 1), "n_rows": c.details["n_rows"]} for c in results.cells],
+}))
+"""
+
+
+def large_cache_probe(work: Path, n_examples: int, hidden: int, headroom_mib: int) -> dict:
+    """Section 5: out-of-core token probing under an address-space limit."""
+    started = time.perf_counter()
+    train = write_synthetic_cache(
+        work / "large-train.h5",
+        n_examples=n_examples,
+        hidden_size=hidden,
+        layers=(1,),
+        mean_length=16,
+        seed=1,
+        split="train",
+    )
+    dev = write_synthetic_cache(
+        work / "large-dev.h5", n_examples=2000, hidden_size=hidden, layers=(1,), seed=2, split="dev"
+    )
+    write_s = time.perf_counter() - started
+    with Cache.open(train) as cache:
+        n_tokens, n_words = cache.n_tokens, int((~cache.special_tokens()).sum())
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    argv = [sys.executable, "-c", LARGE_CACHE_CHILD, str(train), str(dev)]
+    completed = subprocess.run(
+        [*argv, str(headroom_mib << 20), "full,pairs,greedy"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
+    child = json.loads(completed.stdout.strip().splitlines()[-1])
+    gib = 1 << 30
+    file_bytes = train.stat().st_size
+    return {
+        "data": f"synthetic token-level cache, hidden size {hidden}, {n_examples:,} examples, "
+        f"{n_tokens:,} tokens ({n_words:,} word-token rows), signal planted in dims "
+        f"{list(SIGNAL_DIMS)}",
+        "write_s": round(write_s, 1),
+        "file_gib": round(file_bytes / gib, 3),
+        "slice_float16_gib": round(n_tokens * hidden * 2 / gib, 3),
+        "slice_float32_gib": round(n_tokens * hidden * 4 / gib, 3),
+        "in_memory_estimate_gib": round(in_memory_bytes(n_words, 0, hidden) / gib, 3),
+        "headroom_mib": headroom_mib,
+        "limit_gib": round(child["limit_bytes"] / gib, 3),
+        "file_over_limit": round(file_bytes / child["limit_bytes"], 2),
+        "peak_rss_gib": round(child["peak_rss_bytes"] / gib, 3),
+        "rss_after_imports_gib": round(child["rss_after_imports_bytes"] / gib, 3),
+        "peak_rss_growth_mib": round(
+            (child["peak_rss_bytes"] - child["rss_after_imports_bytes"]) / (1 << 20), 1
+        ),
+        **{key: child[key] for key in ("whole_slice_read", "sweep_s", "cells")},
+    }
+
+
 def markdown(result: dict) -> str:
     kill, check, verify, shard = (
         result[k] for k in ("kill_resume", "checksum", "verify", "sharding")
@@ -496,7 +595,39 @@ def markdown(result: dict) -> str:
         "summation order, so small differences are possible across them).",
         "",
     ]
+    if "large_cache" in result:
+        lines += large_cache_markdown(result["large_cache"])
     return "\n".join(lines)
+
+
+def large_cache_markdown(large: dict) -> list[str]:
+    lines = [
+        "## Probing a cache larger than the memory limit",
+        "",
+        f"{large['data']}. Load average before/after this section: {large['load_before']} / "
+        f"{large['load_after']}.",
+        "",
+        f"- Cache file: **{large['file_gib']} GiB**; the probed layer's token slice is "
+        f"{large['slice_float16_gib']} GiB as stored (float16), {large['slice_float32_gib']} GiB "
+        f"as float32. The in-memory path would hold about {large['in_memory_estimate_gib']} GiB.",
+        f"- Child process limit (`RLIMIT_AS` = address space after imports + "
+        f"{large['headroom_mib']} MiB): **{large['limit_gib']} GiB**, so the file is "
+        f"**{large['file_over_limit']}x the limit**. Reading the slice whole under it: "
+        f"{large['whole_slice_read']}.",
+        f"- Peak RSS of the out-of-core sweep: **{large['peak_rss_gib']} GiB** "
+        f"({large['rss_after_imports_gib']} GiB after imports, so +{large['peak_rss_growth_mib']} "
+        f"MiB for the probing itself). Sweep wall time {large['sweep_s']} s.",
+        "",
+        "| method | dims | eval accuracy (token rows) | seconds |",
+        "|---|---|---|---|",
+    ]
+    for cell in large["cells"]:
+        dims = ",".join(str(d) for d in cell["dims"]) or "all"
+        lines.append(
+            f"| {cell['method']} | {dims} | {cell['eval_accuracy']:.4f} | {cell['seconds']} |"
+        )
+    lines.append("")
+    return lines
 
 
 def main() -> None:
@@ -507,7 +638,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--verify-copies", type=int, default=8)
     parser.add_argument("--shard-examples", type=int, default=872)
+    parser.add_argument("--large-examples", type=int, default=150_000)
+    parser.add_argument("--large-hidden", type=int, default=384)
+    parser.add_argument("--large-headroom-mib", type=int, default=128)
+    parser.add_argument(
+        "--only",
+        choices=("large-cache",),
+        help="run one section and merge it into the existing reliability.json",
+    )
     args = parser.parse_args()
+    if args.only == "large-cache":
+        result = json.loads((REPORT_DIR / "reliability.json").read_text())
+        result["large_cache"] = run_large_cache(args)
+        write_report(result)
+        return
     if not os.environ.get("FEWDIMS_DATA"):
         os.environ["FEWDIMS_DATA"] = str(REPO.parent / "shared" / "data" / "glue")
     result: dict = {
@@ -532,6 +676,21 @@ def main() -> None:
         print("3. verify", flush=True)
         result["verify"] = verify_throughput(work, cache_path, args.verify_copies)
     result["load_after"] = round(os.getloadavg()[0], 2)
+    result["large_cache"] = run_large_cache(args)
+    write_report(result)
+
+
+def run_large_cache(args: argparse.Namespace) -> dict:
+    print("5. a cache larger than the memory limit", flush=True)
+    load_before = round(os.getloadavg()[0], 2)
+    with tempfile.TemporaryDirectory(prefix="fewdims-bench-large-") as tmp:
+        large = large_cache_probe(
+            Path(tmp), args.large_examples, args.large_hidden, args.large_headroom_mib
+        )
+    return {**large, "load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}
+
+
+def write_report(result: dict) -> None:
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     (REPORT_DIR / "reliability.json").write_text(json.dumps(result, indent=1, default=float))
     (REPORT_DIR / "reliability.md").write_text(markdown(result))
