@@ -258,16 +258,23 @@ def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) ->
             train.labels,
             x_eval,
             evaluation.labels,
-            kind=facts.kind,
-            metrics=facts.metrics,
-            primary_metric=facts.primary_metric,
-            n_classes=facts.n_classes,
-            seed=spec.config.seed,
-            validation_fraction=spec.validation_fraction,
-            C=spec.C,
-            alpha=spec.alpha,
-            balanced=spec.balanced,
+            **problem_settings(spec, facts),
         )
+
+
+def problem_settings(spec: SweepSpec, facts: TaskFacts) -> dict[str, Any]:
+    """The protocol settings every problem of this sweep is built with (in memory or not)."""
+    return {
+        "kind": facts.kind,
+        "metrics": facts.metrics,
+        "primary_metric": facts.primary_metric,
+        "n_classes": facts.n_classes,
+        "seed": spec.config.seed,
+        "validation_fraction": spec.validation_fraction,
+        "C": spec.C,
+        "alpha": spec.alpha,
+        "balanced": spec.balanced,
+    }
 
 
 def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> list[ResultCell]:
@@ -284,19 +291,7 @@ def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> li
         started = time.perf_counter()
         outcome = get_method(method)(problem, spec.config)
         seconds = time.perf_counter() - started
-        details = {**outcome.details, "prepare_seconds": prepare_seconds}
-        cells.append(
-            ResultCell(
-                layer=layer,
-                pooling=pooling,
-                method=method,
-                dims=outcome.dims,
-                scores=outcome.scores,
-                steps=outcome.steps,
-                details=details,
-                seconds=seconds,
-            )
-        )
+        cells.append(outcome.cell(layer, pooling, method, seconds, prepare_seconds))
     return cells
 
 

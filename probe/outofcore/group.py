@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> StreamProblem:
     """Row sources of both caches and the statistics pass over the training rows."""
+    from probe.sweep import problem_settings
+
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         train_labels, eval_labels = train.labels, evaluation.labels
     return StreamProblem.build(
@@ -30,15 +32,7 @@ def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> St
         RowSource(Path(spec.eval_path), layer, kind, spec.chunk_rows),
         train_labels,
         eval_labels,
-        kind=facts.kind,
-        metrics=facts.metrics,
-        primary_metric=facts.primary_metric,
-        n_classes=facts.n_classes,
-        seed=spec.config.seed,
-        validation_fraction=spec.validation_fraction,
-        C=spec.C,
-        alpha=spec.alpha,
-        balanced=spec.balanced,
+        **problem_settings(spec, facts),
     )
 
 
@@ -55,19 +49,7 @@ def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> list[
         started = time.perf_counter()
         outcome = RUNNERS[method](problem, spec.config)
         outcomes[method] = (outcome, time.perf_counter() - started)
-    cells = []
-    for method in methods:
-        outcome, seconds = outcomes[method]
-        cells.append(
-            ResultCell(
-                layer=layer,
-                pooling=kind,
-                method=method,
-                dims=outcome.dims,
-                scores=outcome.scores,
-                steps=outcome.steps,
-                details={**outcome.details, "prepare_seconds": prepare_seconds},
-                seconds=seconds,
-            )
-        )
-    return cells
+    return [
+        outcomes[method][0].cell(layer, kind, method, outcomes[method][1], prepare_seconds)
+        for method in methods
+    ]

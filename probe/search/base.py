@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.errors import FewdimsError
+from probe.results import ResultCell
 
 
 class SearchConfigError(FewdimsError, ValueError):
@@ -82,3 +83,19 @@ class MethodOutcome:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+
+    def cell(
+        self, layer: int, pooling: str, method: str, seconds: float, prepare_seconds: float
+    ) -> ResultCell:
+        """The result cell of this outcome; ``prepare_seconds`` (reading the slice) goes to
+        ``details``."""
+        return ResultCell(
+            layer=layer,
+            pooling=pooling,
+            method=method,
+            dims=self.dims,
+            scores=self.scores,
+            steps=self.steps,
+            details={**self.details, "prepare_seconds": prepare_seconds},
+            seconds=seconds,
+        )

@@ -413,46 +413,6 @@ def _summaries(stdout: str, wall: float) -> dict:
 
 
 # ---------------------------------------------------------------------------- report
-LARGE_CACHE_CHILD = """
-import json, resource, sys, time
-from pathlib import Path
-from probe.cache import Cache
-from probe.search import SearchConfig
-from probe.sweep import SweepSpec, run_sweep
-import probe.outofcore.group, probe.outofcore.methods  # imported before the limit
-
-def status(key):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key):
-            return int(line.split()[1]) * 1024
-
-train, dev, headroom, methods = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-base_rss = status("VmRSS:")
-limit = status("VmSize:") + headroom
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-whole = "read whole"
-try:
-    with Cache.open(train) as cache:
-        cache.layer_tokens(1)
-except MemoryError:
-    whole = "MemoryError"
-spec = SweepSpec(train, dev, layers=(1,), poolings=("tokens",), methods=tuple(methods.split(",")),
-                 config=SearchConfig(k=4, top_k=20, pool_size=200))
-started = time.perf_counter()
-results = run_sweep(spec)
-print(json.dumps({
-    "whole_slice_read": whole,
-    "limit_bytes": limit,
-    "rss_after_imports_bytes": base_rss,
-    "peak_rss_bytes": status("VmHWM:"),
-    "peak_vm_bytes": status("VmPeak:"),
-    "sweep_s": round(time.perf_counter() - started, 1),
-    "cells": [{"method": c.method, "dims": c.dims, "eval_accuracy": c.scores["eval"]["accuracy"],
-               "seconds": round(c.seconds, 1), "n_rows": c.details["n_rows"]} for c in results.cells],
-}))
-"""
-
-
 def large_cache_probe(work: Path, n_examples: int, hidden: int, headroom_mib: int) -> dict:
     """Section 5: out-of-core token probing under an address-space limit."""
     started = time.perf_counter()
@@ -472,7 +432,7 @@ def large_cache_probe(work: Path, n_examples: int, hidden: int, headroom_mib: in
     with Cache.open(train) as cache:
         n_tokens, n_words = cache.n_tokens, int((~cache.special_tokens()).sum())
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
-    argv = [sys.executable, "-c", LARGE_CACHE_CHILD, str(train), str(dev)]
+    argv = [sys.executable, "-m", "tests.memory_limited_probe", str(train), str(dev)]
     completed = subprocess.run(
         [*argv, str(headroom_mib << 20), "full,pairs,greedy"],
         capture_output=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -246,39 +245,6 @@ def test_cli_token_probe_writes_results(caches, tmp_path, capsys):
 
 # --- bounded memory --------------------------------------------------------------------
 
-LIMITED_CHILD = textwrap.dedent(
-    """
-    import json, resource, sys
-    import numpy as np
-    from pathlib import Path
-    from probe.cache import Cache
-    from probe.search import SearchConfig
-    from probe.sweep import SweepSpec, run_sweep
-    import probe.outofcore.group, probe.outofcore.methods  # imported before the limit
-
-    train, dev, headroom = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    def vm_size():
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    limit = vm_size() + headroom
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    whole = "read"
-    try:
-        with Cache.open(train) as cache:
-            cache.layer_tokens(1)
-    except MemoryError:
-        whole = "MemoryError"
-    spec = SweepSpec(train, dev, layers=(1,), poolings=("tokens",), methods=("pairs", "greedy"),
-                     config=SearchConfig(k=2, top_k=5, pool_size=20), chunk_rows=2048)
-    cells = run_sweep(spec).cells
-    print(json.dumps({"whole": whole, "dims": [c.dims for c in cells],
-                      "eval": [c.scores["eval"]["accuracy"] for c in cells],
-                      "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                      "limit": limit}))
-    """
-)
-
 
 def test_a_token_slice_several_times_the_memory_limit_is_probed(tmp_path):
     """The child may allocate 64 MiB beyond its imports (RLIMIT_AS); the token slice it probes
@@ -301,8 +267,9 @@ def test_a_token_slice_several_times_the_memory_limit_is_probed(tmp_path):
         slice_bytes = cache.n_tokens * cache.hidden_size * 4
     assert slice_bytes > 3 * headroom
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+    child = [sys.executable, "-m", "tests.memory_limited_probe", str(train), str(dev)]
     completed = subprocess.run(
-        [sys.executable, "-c", LIMITED_CHILD, str(train), str(dev), str(headroom)],
+        [*child, str(headroom), "pairs,greedy", "2048"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -311,9 +278,9 @@ def test_a_token_slice_several_times_the_memory_limit_is_probed(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert report["whole"] == "MemoryError"
-    assert [sorted(dims) for dims in report["dims"]] == [sorted(SIGNAL_DIMS)] * 2
-    assert min(report["eval"]) > 0.7
+    assert report["whole_slice_read"] == "MemoryError"
+    assert [sorted(cell["dims"][:2]) for cell in report["cells"]] == [sorted(SIGNAL_DIMS)] * 2
+    assert min(cell["eval_accuracy"] for cell in report["cells"]) > 0.7
 
 
 def test_report_keeps_token_rows_out_of_the_sentence_level_headline(caches, tmp_path):
