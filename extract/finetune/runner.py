@@ -367,6 +367,9 @@ def _stage_cells(
             "head_trained_in_stage": head_index + 1,
             "frozen": config.freeze,
             "head": config.head,
+            "class_weight": "balanced"
+            if config.balanced and task.class_weight is not None
+            else None,
             "model": model_name,
             "epochs": config.epochs,
             "n_train": len(task.train),

@@ -227,6 +227,8 @@ def _baseline_blocks(summary: TaskSummary) -> list[Block]:
     }
     table_rows = []
     for row in summary.rows:
+        if not (row.random_by_k or row.selectivity_by_k):
+            continue  # e.g. token rows, probed out of core without baselines
         cells = [TableCell(str(row.layer)), TableCell(row.pooling)]
         if has_random:
             for k in SUMMARY_KS:

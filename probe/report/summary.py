@@ -288,7 +288,8 @@ def _summarize_finetunes(
             eval_scores={k: _as_float(v) for k, v in cell.scores.get("eval", {}).items()},
             seconds=float(cell.seconds or 0.0),
             frozen_encoder=frozen if isinstance(frozen, bool) else None,
-            head=str(details.get("head", "")),
+            head=str(details.get("head", ""))
+            + (", balanced loss" if details.get("class_weight") == "balanced" else ""),
             epochs=[step for step in cell.steps if isinstance(step, dict)],
             own_stage=details.get("trained_on", group.task) == group.task,
             forgetting=_as_float(details.get("forgetting")),

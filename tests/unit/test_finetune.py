@@ -417,3 +417,4 @@ def test_balanced_run_trains_with_class_weights_and_records_them(model_dir, tmp_
     counts = np.bincount(labels, minlength=2)
     np.testing.assert_allclose(seen[0], labels.size / (2 * counts))
     assert results.provenance["args"]["balanced"] is True
+    assert results.cells[0].details["class_weight"] == "balanced"
