@@ -21,6 +21,13 @@ if [ ! -f "$RES/qnli-probe.json" ]; then
     cp "$OUT"/.qnli-run/results/*-probe.json "$RES"/
 fi
 
+# 1b. Token rows, out of core: every SST-2 word token is a row labelled with its sentence's label.
+CACHES=data/features/sentence-transformers__all-MiniLM-L6-v2
+if [ ! -f "$RES/sst2-tokens-probe.json" ]; then
+    fewdims probe --train "$CACHES/sst2-train-n20000-s0.h5" --eval "$CACHES/sst2-dev.h5" \
+        --pooling tokens --methods full,pairs,greedy --k 3 --out "$RES/sst2-tokens-probe.json"
+fi
+
 # 2. Fine-tuning (1,500 training rows, 2 epochs, max length 64: CPU budget; say so in the report).
 #    lr 1e-4 encoder / 1e-2 head: at 2e-5 a 1,500-row run barely moves (tests/benchmarks/bench_finetune.py).
 FT=(--max-train-examples 1500 --epochs 2 --max-length 64 --lr 1e-4 --head-lr 1e-2 --seed 0)
@@ -34,6 +41,8 @@ ft sst2-ft-pair-layer6 --task sst2 --dims-from "$RES/sst2-probe.json:6:cls:pairs
 ft sst2-then-cola     --task sst2 --then-task cola --dims all --pooling cls
 ft cola-ft-bestpair   --task cola --dims-from "$RES/cola-probe.json:::pairs"
 ft cola-ft-all        --task cola --dims all --pooling cls
+ft cola-ft-bestpair-balanced --task cola --dims-from "$RES/cola-probe.json:::pairs" --balanced
+ft cola-ft-all-balanced      --task cola --dims all --pooling cls --balanced
 ft stsb-ft-bestpair   --task stsb --dims-from "$RES/stsb-probe.json:::pairs"
 ft stsb-ft-all        --task stsb --dims all --pooling cls
 
