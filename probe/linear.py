@@ -121,18 +121,27 @@ def predict_from_decision(kind: str, decision: np.ndarray) -> np.ndarray:
     return decision[..., 0]
 
 
+def balanced_class_weight(counts: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``class_weight="balanced"`` per class, from class counts (K,) -> (K,).
+
+    ``n / (n_present_classes * count[class])``; 0 for a class with no examples. The one
+    definition of the rule: in-memory probes, out-of-core probes (counts of token rows) and
+    the fine-tuning loss all use it.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n_present = int(np.count_nonzero(counts))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(counts > 0, counts.sum() / (n_present * counts), 0.0)
+
+
 def balanced_sample_weight(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Per-example weights equal to scikit-learn's ``class_weight="balanced"`` -> (n,) float64.
 
-    ``n / (n_present_classes * count[class])``: each class contributes the same total weight,
-    which stops 1–3-dim probes on skewed tasks (CoLA) from collapsing to the majority class.
+    Each class contributes the same total weight, which stops 1–3-dim probes on skewed tasks
+    (CoLA) from collapsing to the majority class.
     """
     y = np.asarray(y, dtype=np.int64)
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    n_present = int(np.count_nonzero(counts))
-    with np.errstate(divide="ignore"):
-        per_class = np.where(counts > 0, y.size / (n_present * counts), 0.0)
-    return per_class[y]
+    return balanced_class_weight(np.bincount(y, minlength=n_classes))[y]
 
 
 def gather_columns(x: np.ndarray, dims: np.ndarray, dtype: type = np.float64) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -38,13 +39,13 @@ from extract.finetune.training import (
     ProgressCallback,
     StageTask,
     TrainProgress,
-    balanced_class_weight,
     build_optimizer,
     evaluate,
     train_epoch,
 )
 from extract.model import LoadedModel, load_model, resolve_device, weights_sha256
 from probe.errors import DataError, ModelError
+from probe.linear import balanced_class_weight
 from probe.results import ResultCell, ResultsFile
 
 HEADS_FILE = "fewdims_heads.safetensors"
@@ -128,7 +129,9 @@ def run_finetune(
             n_outputs=task.n_outputs,
             is_regression=task.is_regression,
             class_weight=(
-                balanced_class_weight(task.train_split.labels, task.n_outputs)
+                balanced_class_weight(
+                    np.bincount(task.train_split.labels, minlength=task.n_outputs)
+                )
                 if config.balanced and not task.is_regression
                 else None
             ),

@@ -112,14 +112,6 @@ def batch_loss(
     return nn.functional.cross_entropy(outputs.float(), labels, weight=class_weight)
 
 
-def balanced_class_weight(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """``n / (n_present * count[c])`` per class (0 for absent classes): scikit-learn's
-    ``class_weight="balanced"``."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
-    n_present = max(1, int((counts > 0).sum()))
-    return np.where(counts > 0, counts.sum() / (n_present * np.maximum(counts, 1)), 0.0)
-
-
 def train_epoch(
     model: SelectedDimsModel,
     task: StageTask,

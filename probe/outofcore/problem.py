@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from probe.linear import balanced_class_weight
 from probe.outofcore.rows import RowSource
 from probe.search.gram import (
     GramScreen,
@@ -31,9 +32,7 @@ from probe.search.gram import (
     screen_targets,
     weighted_moments,
 )
-from probe.search.problem import inner_split
-
-PARTS = ("fit", "validation", "train", "eval")
+from probe.search.problem import ColumnMoments, inner_split
 
 
 @dataclass
@@ -106,7 +105,9 @@ class StreamProblem:
         mean, scale, counts = _train_pass(train, train_labels, is_validation, max(n_classes, 1))
         class_weight: dict[str, np.ndarray | None] = {}
         for part, per_class in counts.items():
-            class_weight[part] = _balanced(per_class) if balanced and kind != "regression" else None
+            class_weight[part] = (
+                balanced_class_weight(per_class) if balanced and kind != "regression" else None
+            )
         row_counts = {part: int(per_class.sum()) for part, per_class in counts.items()}
         return cls(
             kind=kind,
@@ -193,23 +194,12 @@ class StreamProblem:
 def _train_pass(
     train: RowSource, labels: np.ndarray, is_validation: np.ndarray, n_classes: int
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Column mean / sd over all training rows (shifted sums, as ``column_stats``) and rows
-    per (part, class); regression counts everything in class 0."""
-    total = total_sq = shift = None
-    n_rows = 0
+    """Column mean / sd over all training rows and rows per (part, class); regression counts
+    everything in class 0."""
+    moments = ColumnMoments()
     counts = {part: np.zeros(n_classes, dtype=np.int64) for part in ("fit", "validation")}
     for chunk in train.chunks():
-        if not chunk.examples.size:
-            continue
-        block = chunk.features.astype(np.float64)
-        if shift is None:
-            shift = block[0].copy()
-            total = np.zeros(block.shape[1])
-            total_sq = np.zeros(block.shape[1])
-        block -= shift
-        total += block.sum(axis=0)
-        total_sq += np.einsum("nd,nd->d", block, block)
-        n_rows += block.shape[0]
+        moments.add(chunk.features)
         classes = labels[chunk.examples].astype(np.int64) if n_classes > 1 else None
         validation = is_validation[chunk.examples]
         for part, mask in (("fit", ~validation), ("validation", validation)):
@@ -217,17 +207,8 @@ def _train_pass(
                 counts[part][0] += int(mask.sum())
             else:
                 counts[part] += np.bincount(classes[mask], minlength=n_classes)
-    if shift is None or total is None or total_sq is None:
+    if not moments.n_rows:
         raise ValueError("the training slice has no rows")
-    mean_shifted = total / n_rows
-    scale = np.sqrt(np.maximum(total_sq / n_rows - mean_shifted**2, 0.0))
-    scale[~(scale > 1e-12)] = 1.0
+    mean, scale = moments.mean_and_scale()
     counts["train"] = counts["fit"] + counts["validation"]
-    return mean_shifted + shift, scale, counts
-
-
-def _balanced(per_class: np.ndarray) -> np.ndarray:
-    """``n / (n_present * count[c])`` per class, as ``probe.linear.balanced_sample_weight``."""
-    n_present = int((per_class > 0).sum())
-    total = per_class.sum()
-    return np.where(per_class > 0, total / (n_present * np.maximum(per_class, 1)), 0.0)
+    return mean, scale, counts

@@ -49,11 +49,6 @@ class RowSource:
             return max(1, self.chunk_rows)
         return max(256, DEFAULT_CHUNK_BYTES // (4 * hidden_size))
 
-    def stored_rows(self) -> int:
-        """Rows the slice stores (tokens: specials included, before they are skipped)."""
-        with Cache.open(self.path) as cache:
-            return cache.n_tokens if self.kind == TOKEN_ROWS else cache.n_examples
-
     def chunks(self) -> Iterator[RowChunk]:
         """One pass over the slice, in storage order."""
         with Cache.open(self.path) as cache:

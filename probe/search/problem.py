@@ -227,24 +227,49 @@ def inner_split(
     return np.flatnonzero(fit_mask), validation_rows
 
 
-def column_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 column mean and standard deviation of (n, D) rows, accumulated in row blocks.
+class ColumnMoments:
+    """Running float64 column sums of row blocks -> mean and standard deviation.
 
-    Constant columns get scale 1 (they stay zero after centring instead of becoming NaN).
+    Sums are shifted by the first row seen (avoids cancellation for large means). Fed one
+    slice in row blocks (:func:`column_stats`) or chunk by chunk from disk
+    (``probe.outofcore``); constant columns get scale 1 (they stay zero after centring
+    instead of becoming NaN).
     """
-    n_rows, n_dims = features.shape
-    total = np.zeros(n_dims)
-    total_sq = np.zeros(n_dims)
-    shift = features[0].astype(np.float64)  # shifted sums avoid cancellation for large means
-    for start in range(0, n_rows, ROW_BLOCK):
-        block = features[start : start + ROW_BLOCK].astype(np.float64) - shift
-        total += block.sum(axis=0)
-        total_sq += np.einsum("nd,nd->d", block, block)
-    mean_shifted = total / n_rows
-    variance = np.maximum(total_sq / n_rows - mean_shifted**2, 0.0)
-    scale = np.sqrt(variance)
-    scale[~(scale > 1e-12)] = 1.0
-    return mean_shifted + shift, scale
+
+    def __init__(self) -> None:
+        self.n_rows = 0
+        self.shift: np.ndarray | None = None
+        self.total: np.ndarray | None = None
+        self.total_sq: np.ndarray | None = None
+
+    def add(self, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
+        if self.shift is None:
+            self.shift = rows[0].astype(np.float64)
+            self.total = np.zeros(rows.shape[1])
+            self.total_sq = np.zeros(rows.shape[1])
+        block = rows.astype(np.float64) - self.shift
+        self.total += block.sum(axis=0)
+        self.total_sq += np.einsum("nd,nd->d", block, block)
+        self.n_rows += rows.shape[0]
+
+    def mean_and_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.shift is None or self.total is None or self.total_sq is None:
+            raise ValueError("no rows were added")
+        mean_shifted = self.total / self.n_rows
+        variance = np.maximum(self.total_sq / self.n_rows - mean_shifted**2, 0.0)
+        scale = np.sqrt(variance)
+        scale[~(scale > 1e-12)] = 1.0
+        return mean_shifted + self.shift, scale
+
+
+def column_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 column mean and standard deviation of (n, D) rows, accumulated in row blocks."""
+    moments = ColumnMoments()
+    for start in range(0, features.shape[0], ROW_BLOCK):
+        moments.add(features[start : start + ROW_BLOCK])
+    return moments.mean_and_scale()
 
 
 def standardise_inplace(features: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:

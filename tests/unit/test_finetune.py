@@ -383,11 +383,14 @@ def test_command_module_does_not_import_torch():
 def test_balanced_class_weight_is_sklearns_and_weights_the_loss():
     from sklearn.utils.class_weight import compute_class_weight
 
-    from extract.finetune.training import balanced_class_weight, batch_loss
+    from extract.finetune.training import batch_loss
+    from probe.linear import balanced_class_weight
 
     labels = np.array([0] * 9 + [1] * 3 + [2] * 1)
     expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
-    np.testing.assert_allclose(balanced_class_weight(labels, 3), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        balanced_class_weight(np.bincount(labels, minlength=3)), expected, rtol=1e-12
+    )
     torch.manual_seed(0)
     logits = torch.randn(13, 3)
     target = torch.as_tensor(labels)
