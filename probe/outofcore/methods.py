@@ -20,6 +20,7 @@ cache only at the end, as in memory.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,8 @@ from probe.outofcore.newton import fit_logistic_stream, fit_ridge_stream
 from probe.outofcore.problem import StreamProblem
 from probe.outofcore.scoring import (
     eval_scores,
+    metric_dicts,
+    part_scores,
     selection_metric,
     streamed_scores,
     validation_primary,
@@ -64,30 +67,53 @@ def _details(problem: StreamProblem, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _validated(problem: StreamProblem, fit: SubsetFit) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """One validation pass: every candidate's selection metric (m,) and its metric dicts."""
+    sums = part_scores(problem, fit, "validation")
+    return sums.value(selection_metric(problem)), metric_dicts(problem, sums)
+
+
 def _final(
-    problem: StreamProblem, dims: np.ndarray, fit_rows_fit: SubsetFit
-) -> tuple[SubsetFit, list[dict[str, float]], list[dict[str, float]], list[dict[str, float]]]:
-    """Refit ``dims`` on all training rows; validation, train and eval metric dicts."""
+    problem: StreamProblem, dims: np.ndarray, fit_rows_fit: SubsetFit, report_row: int = 0
+) -> tuple[SubsetFit, dict[str, float], list[dict[str, float]]]:
+    """Refit ``dims`` on all training rows: the refit probes, the train metrics of the
+    reported candidate ``report_row``, and every candidate's eval metrics."""
     init = fit_rows_fit if problem.is_classification else None
     train_fit = fit_part(problem, "train", dims, init)
-    validation = streamed_scores(problem, fit_rows_fit, "validation")
-    train = streamed_scores(problem, train_fit, "train")
-    return train_fit, validation, train, eval_scores(problem, train_fit)
+    reported = train_fit.take(np.array([report_row]))
+    train = streamed_scores(problem, reported, "train")[0]
+    return train_fit, train, eval_scores(problem, train_fit)
 
 
 def run_full(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     dims = np.arange(problem.n_dims, dtype=np.int64)[None, :]
     fit = fit_part(problem, "fit", dims)
-    train_fit, validation, train, evaluation = _final(problem, dims, fit)
+    validation = streamed_scores(problem, fit, "validation")
+    train_fit, train, evaluation = _final(problem, dims, fit)
     problem.memo["full_probe"] = train_fit
     strength = (
         {"C": problem.C} if problem.is_classification else {"C": None, "alpha": problem.alpha}
     )
     return MethodOutcome(
         dims=[],
-        scores={"train": train[0], "validation": validation[0], "eval": evaluation[0]},
+        scores={"train": train, "validation": validation[0], "eval": evaluation[0]},
         details=_details(problem, **strength, grid=[], note="one C, not chosen from a grid"),
     )
+
+
+@dataclass
+class Shortlisted:
+    """Exact fit-row probes of shortlisted candidates, best first.
+
+    ``dims`` (m, s); ``screen`` (m,) screen models' validation metric; ``validation`` (m,)
+    exact probes' selection metric and ``validation_scores`` their metric dicts; ``exact``.
+    """
+
+    dims: np.ndarray
+    screen: np.ndarray
+    validation: np.ndarray
+    validation_scores: list[dict[str, float]]
+    exact: SubsetFit
 
 
 def _shortlist(
@@ -99,12 +125,11 @@ def _shortlist(
     pool_size: int,
     top_k: int,
     pool_metric: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, SubsetFit]:
+) -> Shortlisted:
     """Pool by criterion -> screen models' validation metric -> exact top_k, best first.
 
     ``pool_metric``: the screen models' validation metric of every candidate, when the
-    caller has it already (``rank`` scores all D singles anyway). Returns dims (k, s), screen
-    metric (k,), exact validation metric (k,), exact fits.
+    caller has it already (``rank`` scores all D singles anyway).
     """
     pool = keep_best(criterion, pool_size)
     if pool_metric is None:
@@ -115,31 +140,41 @@ def _shortlist(
     chosen, chosen_screen = pool[ranked], screen_metric[ranked]
     init = screen.subset_fit(dims[chosen], coef[chosen]) if problem.kind == "binary" else None
     exact = fit_part(problem, "fit", dims[chosen], init)
-    validation = validation_primary(problem, exact)
+    validation, validation_scores = _validated(problem, exact)
     order = best_first(dims[chosen], validation)
-    return dims[chosen][order], chosen_screen[order], validation[order], exact.take(order)
+    return Shortlisted(
+        dims[chosen][order],
+        chosen_screen[order],
+        validation[order],
+        [validation_scores[row] for row in order],
+        exact.take(order),
+    )
 
 
 def run_pairs(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     screen = problem.screen()
     candidates = all_pairs(problem.n_dims)
     coef, criterion = screen.extend(np.empty(0, np.int64), candidates)
-    dims, screen_metric, validation, exact = _shortlist(
+    chosen = _shortlist(
         problem, screen, candidates, coef, criterion, config.pool_size, config.top_k
     )
-    _, validation_scores, train, evaluation = _final(problem, dims, exact)
+    _, train, evaluation = _final(problem, chosen.dims, chosen.exact)
     top = [
         {
-            "dims": [int(d) for d in dims[row]],
-            "screen": float(screen_metric[row]),
-            "validation": float(validation[row]),
+            "dims": [int(d) for d in chosen.dims[row]],
+            "screen": float(chosen.screen[row]),
+            "validation": float(chosen.validation[row]),
             "eval": evaluation[row],
         }
-        for row in range(len(dims))
+        for row in range(len(chosen.dims))
     ]
     return MethodOutcome(
-        dims=[int(d) for d in dims[0]],
-        scores={"train": train[0], "validation": validation_scores[0], "eval": evaluation[0]},
+        dims=[int(d) for d in chosen.dims[0]],
+        scores={
+            "train": train,
+            "validation": chosen.validation_scores[0],
+            "eval": evaluation[0],
+        },
         details=_details(
             problem,
             top=top,
@@ -159,9 +194,8 @@ def prefix_steps(
     sizes = np.arange(1, max_k + 1)
     padded = np.where(np.arange(max_k)[None, :] < sizes[:, None], order[None, :max_k], -1)
     fit = fit_part(problem, "fit", padded)
-    validation = validation_primary(problem, fit)
-    train_fit, validation_scores, train, evaluation = _final(problem, padded, fit)
-    del train_fit
+    validation, validation_scores = _validated(problem, fit)
+    _, train, evaluation = _final(problem, padded, fit, report_row=max_k - 1)
     steps = [
         {
             "k": int(size),
@@ -171,7 +205,7 @@ def prefix_steps(
         }
         for row, size in enumerate(sizes)
     ]
-    last = {"train": train[-1], "validation": validation_scores[-1], "eval": evaluation[-1]}
+    last = {"train": train, "validation": validation_scores[-1], "eval": evaluation[-1]}
     return steps, last
 
 
@@ -206,11 +240,11 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     singles = np.arange(problem.n_dims, dtype=np.int64)[:, None]
     coef, criterion = screen.extend(np.empty(0, np.int64), singles)
     per_dim = validation_primary(problem, screen.subset_fit(singles, coef))
-    dims, screen_metric, validation, exact = _shortlist(
+    chosen = _shortlist(
         problem, screen, singles, coef, criterion, problem.n_dims, config.top_k, per_dim
     )
-    _, validation_scores, train, evaluation = _final(problem, dims[:1], exact.take(np.array([0])))
-    leaders = dims[:, 0]
+    _, train, evaluation = _final(problem, chosen.dims[:1], chosen.exact.take(np.array([0])))
+    leaders = chosen.dims[:, 0]
     rest = np.setdiff1d(np.arange(problem.n_dims), leaders)
     rest = rest[np.lexsort((criterion[rest], -rank_key(per_dim[rest])))]
     univariate = np.concatenate([leaders, rest])
@@ -225,7 +259,7 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     steps, _ = prefix_steps(problem, univariate, min(config.k, problem.n_dims))
     return MethodOutcome(
         dims=[int(leaders[0])],
-        scores={"train": train[0], "validation": validation_scores[0], "eval": evaluation[0]},
+        scores={"train": train, "validation": chosen.validation_scores[0], "eval": evaluation[0]},
         steps=steps,
         details=_details(
             problem,
@@ -235,8 +269,8 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
             top=[
                 {
                     "dims": [int(leaders[row])],
-                    "screen": float(screen_metric[row]),
-                    "validation": float(validation[row]),
+                    "screen": float(chosen.screen[row]),
+                    "validation": float(chosen.validation[row]),
                 }
                 for row in range(len(leaders))
             ],

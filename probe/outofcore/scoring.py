@@ -90,12 +90,17 @@ def validation_primary(problem: StreamProblem, fit: SubsetFit) -> np.ndarray:
     return part_scores(problem, fit, "validation").value(selection_metric(problem))
 
 
-def streamed_scores(problem: StreamProblem, fit: SubsetFit, part: str) -> list[dict[str, float]]:
-    """Every task metric that streams, per candidate of ``fit``, on ``part``."""
-    sums = part_scores(problem, fit, part)
+def metric_dicts(problem: StreamProblem, sums: MetricSums) -> list[dict[str, float]]:
+    """Every task metric that streams, one dict per candidate of ``sums``."""
     names = [name for name in problem.metrics if name in STREAMED_METRICS]
     values = {name: sums.value(name) for name in names}
-    return [{name: float(values[name][row]) for name in names} for row in range(fit.dims.shape[0])]
+    n_candidates = len(values[names[0]]) if names else 0
+    return [{name: float(values[name][row]) for name in names} for row in range(n_candidates)]
+
+
+def streamed_scores(problem: StreamProblem, fit: SubsetFit, part: str) -> list[dict[str, float]]:
+    """Every task metric that streams, per candidate of ``fit``, on ``part`` (one pass)."""
+    return metric_dicts(problem, part_scores(problem, fit, part))
 
 
 def predictions(problem: StreamProblem, fit: SubsetFit) -> tuple[np.ndarray, np.ndarray]:
