@@ -50,10 +50,9 @@ def fit_part(
     """Exact probes of ``dims`` (m, s) on the training ``part`` (fit or train)."""
     if not problem.is_classification:
         return fit_ridge_stream(problem.pass_of(part), dims, alpha=problem.alpha)
-    fit, passes = fit_logistic_stream(
+    fit, _ = fit_logistic_stream(
         problem.pass_of(part), dims, C=problem.C, n_classes=problem.n_classes, init=init
     )
-    problem.memo["newton_passes"] = problem.memo.get("newton_passes", 0) + passes
     return fit
 
 

@@ -114,6 +114,12 @@ def extract(ws: Workspace, tmp: Path, *extra: str, data: Path | None = None) -> 
     ]
 
 
+def glue_extract(ws: Workspace, tmp: Path, data_dir: Path) -> list[str]:
+    """``extract`` of GLUE SST-2 read from ``data_dir`` (the GLUE-layout cases)."""
+    source = ["--task", "sst2", "--data-dir", str(data_dir)]
+    return ["extract", "--model", str(ws.model), *source, "--out", str(tmp / "out.h5")]
+
+
 def write(tmp: Path, name: str, content: str | bytes) -> Path:
     path = tmp / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,49 +297,19 @@ CASES: list[Case] = [
     ),
     Case(
         "missing data dir",
-        lambda ws, t: [
-            "extract",
-            "--model",
-            str(ws.model),
-            "--task",
-            "sst2",
-            "--data-dir",
-            str(t / "nowhere"),
-            "--out",
-            str(t / "out.h5"),
-        ],
+        lambda ws, t: glue_extract(ws, t, t / "nowhere"),
         stderr=(r"data directory .*nowhere does not exist", r"--data-dir|FEWDIMS_DATA"),
         setup=offline,
     ),
     Case(
         "GLUE row with too few fields",
-        lambda ws, t: [
-            "extract",
-            "--model",
-            str(ws.model),
-            "--task",
-            "sst2",
-            "--data-dir",
-            str(t / "glue"),
-            "--out",
-            str(t / "out.h5"),
-        ],
+        lambda ws, t: glue_extract(ws, t, t / "glue"),
         stderr=(r"dev.tsv, line 3: 1 fields where the header has 2", r"malformed"),
         setup=glue_dir_with_broken_row,
     ),
     Case(
         "GLUE dev without label column",
-        lambda ws, t: [
-            "extract",
-            "--model",
-            str(ws.model),
-            "--task",
-            "sst2",
-            "--data-dir",
-            str(t / "glue"),
-            "--out",
-            str(t / "out.h5"),
-        ],
+        lambda ws, t: glue_extract(ws, t, t / "glue"),
         stderr=(r"should have a 'label' column",),
         setup=glue_dir_without_labels,
     ),
