@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from probe.errors import DataError
 from probe.linear import balanced_class_weight
 from probe.outofcore.rows import RowSource
 from probe.search.gram import (
@@ -184,7 +185,11 @@ class StreamProblem:
                 moments[part] = chunk if moments[part] is None else moments[part] + chunk
             fit, validation = moments["fit"], moments["validation"]
             if fit is None or validation is None:
-                raise ValueError("the fit or validation part of the slice has no rows")
+                raise DataError(
+                    f"The inner fit or validation part of {self.train.path} (layer "
+                    f"{self.train.layer}, {self.train.kind} rows) has no rows: its examples hold "
+                    "no word tokens. Use a larger training split, or probe a pooling instead."
+                )
             self.memo["gram_screen"] = GramScreen.from_moments(
                 self.kind, fit, validation, screen_ridge(self.kind, self.C, self.alpha)
             )
@@ -208,7 +213,10 @@ def _train_pass(
             else:
                 counts[part] += np.bincount(classes[mask], minlength=n_classes)
     if not moments.n_rows:
-        raise ValueError("the training slice has no rows")
+        raise DataError(
+            f"{train.path} has no {train.kind} rows at layer {train.layer} (no example holds a "
+            "word token). Probe a pooling (cls, mean, maxnorm) instead."
+        )
     mean, scale = moments.mean_and_scale()
     counts["train"] = counts["fit"] + counts["validation"]
     return mean, scale, counts

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from probe.cache import Cache
 from probe.cli import main
+from probe.errors import FewdimsError
 from probe.linear import balanced_sample_weight
 from probe.metrics import batch_metrics
 from probe.outofcore import SUPPORTED_METHODS
@@ -304,3 +305,35 @@ def test_report_keeps_token_rows_out_of_the_sentence_level_headline(caches, tmp_
     assert "layer 1 / mean" in headline and "/ tokens" not in headline
     assert f"{mean_full:.3f}" in headline and token_full != mean_full
     assert "scored per word token" in text
+
+
+def test_settings_and_empty_slices_are_refused_with_the_fix(caches):
+    from probe.errors import DataError
+    from probe.outofcore.problem import _train_pass
+    from probe.sweep import plan
+
+    train, dev = caches
+    with pytest.raises(FewdimsError, match="choose from auto, always, never"):
+        plan(SweepSpec(str(train), str(dev), out_of_core="sometimes"))
+
+    class NoRows(RowSource):
+        def chunks(self):
+            return iter(())
+
+    empty = NoRows(train, layer=1, kind="tokens")
+    with pytest.raises(DataError, match=r"no tokens rows at layer 1 .* Probe a pooling"):
+        _train_pass(empty, np.zeros(3, np.int64), np.zeros(3, bool), 2)
+
+
+def test_a_split_part_without_rows_is_refused_with_the_fix(caches):
+    from probe.errors import DataError
+    from probe.outofcore.group import load_problem
+    from probe.sweep import plan
+
+    train, dev = caches
+    spec = SweepSpec(str(train), str(dev), poolings=("tokens",), methods=("pairs",), config=FAST)
+    facts, _, _ = plan(spec)
+    problem = load_problem(spec, facts, 1, "tokens")
+    problem.is_validation[:] = False  # as if no validation example held a word token
+    with pytest.raises(DataError, match=r"has no rows: .* probe a pooling instead"):
+        problem.screen()
