@@ -19,7 +19,7 @@ How it stays fast, bounded and safe:
 * **Errors leave nothing half-made.** A full disk or another write error removes the
   temporary files; finished parts stay (and the message says so) only when there are some to
   resume from. SIGKILL at any instant is covered by the rename discipline above
-  (``tests/unit/test_reliability.py`` kills runs at random points and compares the arrays).
+  (``tests/unit/extract/test_crash_safety.py`` kills runs at random points and compares the arrays).
 * **Shards.** ``shard_index``/``shard_count`` extract one contiguous run of the whole split's
   batches (``extract.sharding``); shards merge into the single-process cache.
 """

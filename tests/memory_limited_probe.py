@@ -2,7 +2,7 @@
 
 ``python -m tests.memory_limited_probe TRAIN DEV HEADROOM_BYTES METHODS [CHUNK_ROWS]``
 
-Used by ``tests/unit/test_outofcore.py`` and ``tests/benchmarks/bench_reliability.py``. The
+Used by ``tests/unit/probe/outofcore/test_outofcore.py`` and ``tests/benchmarks/bench_reliability.py``. The
 limit (``RLIMIT_AS``) is the address space after every import plus ``HEADROOM_BYTES``, so
 it bounds what probing may allocate, not what the libraries map. Before the sweep the child
 tries to read layer 1's token slice whole, which must fail under the limit when the slice

@@ -9,7 +9,7 @@ Sections (all CPU):
 1. *Kill/resume trials* — ``fewdims extract --model default`` on SST-2 dev, SIGKILLed at random
    moments (and once during consolidation), then resumed; outcome = arrays bit-identical to
    an uninterrupted run, resume time, parts reused. Killed processes are forked from a zygote
-   that has imported fewdims (``tests/unit/test_reliability.py``).
+   that has imported fewdims (``tests/unit/extract/test_crash_safety.py``).
 2. *Checksum write overhead* — the write path alone (parts, then consolidation) on the real
    SST-2 dev vectors, with and without Fletcher-32; plus a raw 512 MiB float16 write/read.
 3. *Verify throughput* — ``fewdims verify`` on the SST-2 dev cache and on a ~1 GiB cache
@@ -58,8 +58,8 @@ from probe.cache import (  # noqa: E402
 from probe.outofcore.budget import in_memory_bytes  # noqa: E402
 from probe.verify import verify_cache  # noqa: E402
 from tests.synthetic_cache import SIGNAL_DIMS, write_synthetic_cache  # noqa: E402
-from tests.unit.test_reliability import Zygote, wait_for  # noqa: E402
-from tests.unit.test_shard import all_arrays  # noqa: E402
+from tests.unit.extract.test_crash_safety import Zygote, wait_for  # noqa: E402
+from tests.unit.extract.test_sharding import all_arrays  # noqa: E402
 
 REPORT_DIR = REPO / "reports" / "benchmarks"
 TORCHRUN = Path(sys.executable).with_name("torchrun")

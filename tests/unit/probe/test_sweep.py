@@ -297,7 +297,7 @@ def test_probe_never_imports_torch():
         "assert 'transformers' not in sys.modules\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[3]
     )
     assert completed.returncode == 0, completed.stderr
 

@@ -19,7 +19,7 @@ from probe.cli import main
 from probe.errors import CacheError, DataError, FewdimsError
 from tests.unit.helpers import extract_cli_args, synthetic_split
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 

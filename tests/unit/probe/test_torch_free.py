@@ -36,7 +36,7 @@ def test_every_probe_module_imports_with_torch_blocked():
         [sys.executable, "-c", BLOCK_TORCH + IMPORT_EVERYTHING],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert completed.returncode == 0, completed.stderr
     assert int(completed.stdout.strip()) >= 20  # the package really was walked

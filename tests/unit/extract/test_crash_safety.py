@@ -28,10 +28,10 @@ import pytest
 
 from probe.cache import Cache
 from probe.cli import main
+from tests.unit.extract.test_sharding import all_arrays
 from tests.unit.helpers import extract_cli_args
-from tests.unit.test_shard import all_arrays
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 WORDS = ["the", "movie", "was", "good", "bad", "plot", "fun", "really", "boring", "not", "very"]
 KILL_TRIALS = 10
 

@@ -377,7 +377,7 @@ def test_cli_runs_and_maps_bad_input_to_exit_2(model_dir, tmp_path, capsys):
 
 def test_command_module_does_not_import_torch():
     code = "import sys, probe.cli, probe.commands.finetune; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[4])
 
 
 def test_balanced_class_weight_is_sklearns_and_weights_the_loss():

@@ -717,7 +717,7 @@ def test_cli_exits_2_with_clear_message(tmp_path, capsys, content, message):
 
 def test_importing_report_does_not_import_matplotlib():
     code = "import sys, probe.report; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
-    repo_root = Path(__file__).resolve().parents[2]  # `probe` importable however pytest is run
+    repo_root = Path(__file__).resolve().parents[4]  # `probe` importable however pytest is run
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root)
 
 
