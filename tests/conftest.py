@@ -6,10 +6,27 @@ fewdims exactly as a user would, through a model directory.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+TORCH_FREE_MARK = "pytestmark = pytest.mark.torch_free"
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    """On a core install (no torch) collect only the test files marked ``torch_free``.
+
+    Other test files import torch or transformers at module level and would fail to collect;
+    a file opts in with the line ``pytestmark = pytest.mark.torch_free`` (every test in it
+    then runs on the core install, which ``.ci/run`` checks in its second venv).
+    """
+    if HAS_TORCH or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return TORCH_FREE_MARK not in collection_path.read_text(encoding="utf-8")
+
 
 WORDS = [
     "the",

@@ -14,6 +14,8 @@ from probe.linear import (
     fit_ridge_subsets,
 )
 
+pytestmark = pytest.mark.torch_free
+
 
 def hidden_like(n: int, n_dims: int, seed: int) -> np.ndarray:
     """Hidden-state-shaped features: correlated, heavy-ish tails, a few outlier dims."""

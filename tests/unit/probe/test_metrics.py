@@ -10,6 +10,8 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from probe.errors import FewdimsError
 from probe.metrics import batch_metric, batch_metrics, compute_metrics, metric, rank_key
 
+pytestmark = pytest.mark.torch_free
+
 
 @pytest.fixture()
 def binary_fixture():

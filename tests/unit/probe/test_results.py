@@ -9,6 +9,8 @@ import pytest
 
 from probe.results import ResultCell, ResultsError, ResultsFile, ResultsFormatError
 
+pytestmark = pytest.mark.torch_free
+
 
 def sample() -> ResultsFile:
     cell = ResultCell(

@@ -11,6 +11,8 @@ from sklearn.pipeline import Pipeline
 from probe.errors import FewdimsError
 from probe.selectors import ExhaustiveDimSelector, GreedyDimSelector
 
+pytestmark = pytest.mark.torch_free
+
 
 @pytest.fixture(scope="module")
 def planted():

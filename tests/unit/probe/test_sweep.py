@@ -18,6 +18,8 @@ from probe.results import ResultsFile
 from probe.search import SearchConfig
 from probe.sweep import SweepSpec, parse_layers, parse_names, run_sweep, task_facts
 
+pytestmark = pytest.mark.torch_free
+
 N_LAYERS, HIDDEN = 3, 12
 FAST = SearchConfig(k=3, top_k=10, pool_size=40, n_random_draws=20, random_ks=(1, 2))
 METHODS = ("full", "rank", "pairs", "greedy", "backward", "random", "control")

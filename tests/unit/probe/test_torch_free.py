@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.torch_free
+
 BLOCK_TORCH = """
 import importlib.abc, sys
 

@@ -26,6 +26,8 @@ from probe.search import SearchConfig
 from probe.sweep import SweepSpec, run_sweep
 from tests.synthetic_cache import SIGNAL_DIMS, write_synthetic_cache
 
+pytestmark = pytest.mark.torch_free
+
 REPO = Path(__file__).resolve().parents[4]
 FAST = SearchConfig(k=3, top_k=10, pool_size=40)
 

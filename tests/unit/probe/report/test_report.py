@@ -26,6 +26,8 @@ from probe.report import render_report
 from probe.report.summary import Subset, best_subsets
 from probe.results import ResultCell, ResultsFile, ResultsFormatError
 
+pytestmark = pytest.mark.torch_free
+
 HIDDEN = 96
 LAYERS = (4, 8, 12)
 POOLINGS = ("cls", "mean", "maxnorm")

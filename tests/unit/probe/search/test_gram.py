@@ -11,6 +11,8 @@ from probe.search.gram import GramScreen, screen_ridge, screen_targets
 from probe.search.problem import Problem
 from probe.search.triples import screen_triples
 
+pytestmark = pytest.mark.torch_free
+
 
 def make(kind: str = "binary", n_classes: int = 2, seed: int = 0) -> Problem:
     rng = np.random.default_rng(seed)

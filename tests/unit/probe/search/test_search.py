@@ -13,6 +13,8 @@ from probe.search import DEFAULT_METHODS, METHOD_MODULES, SearchConfig, get_meth
 from probe.search.base import SearchConfigError
 from probe.search.problem import Problem, column_stats, inner_split
 
+pytestmark = pytest.mark.torch_free
+
 FAST = SearchConfig(k=4, top_k=20, pool_size=100, n_random_draws=30)
 
 
