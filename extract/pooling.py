@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-POOLINGS = ("cls", "mean", "maxnorm")
+from probe.vocabulary import POOLINGS
 
 
 def pool(

@@ -96,10 +96,10 @@ import numpy as np
 
 from probe import __version__
 from probe.errors import CacheError
+from probe.vocabulary import POOLINGS
 
 CACHE_FORMAT = "fewdims-cache"
 FORMAT_VERSION = 1
-POOLINGS: tuple[str, ...] = ("cls", "mean", "maxnorm")
 STORAGE_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32")
 TOKEN_CHUNK = 256  # tokens per HDF5 chunk of ``hidden``: one layer's CLS rows read fast
 EXAMPLE_CHUNK = 1024  # examples per chunk of the pooled arrays

@@ -27,68 +27,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from probe.cache import POOLINGS, Cache, CacheMeta, check_compatible
+from probe.cache import Cache, CacheMeta, check_compatible
 from probe.errors import CacheError, DataError, FewdimsError
 from probe.outofcore import SUPPORTED_METHODS as OUT_OF_CORE_METHODS
 from probe.outofcore.budget import available_bytes, in_memory_bytes
-from probe.outofcore.rows import ROW_KINDS, TOKEN_ROWS
+from probe.outofcore.group import run_group as run_out_of_core
 from probe.results import ResultCell, ResultsFile
-from probe.search import DEFAULT_METHODS, METHOD_MODULES, SearchConfig, get_method
+from probe.search import METHOD_MODULES, get_method
 from probe.search.problem import Problem
+from probe.spec import OUT_OF_CORE_MODES, SweepSpec, TaskFacts, problem_settings
 from probe.tasks import GLUE_TASKS, TASK_ALIASES
+from probe.vocabulary import ROW_KINDS, TOKEN_ROWS, parse_layers, parse_names
 
 PROTOCOL = (
     "dims / C selected on a seeded inner validation split of the train cache (probe fitted on "
     "the rest); the selected probe refit on all train rows and scored on the eval cache, which "
     "no choice was made on; features standardised with train-cache statistics."
 )
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """Everything that determines a sweep's numbers; saved in the results' provenance.
-
-    ``layers`` empty = every stored layer (negative values count from the last).
-    ``balanced``: ``class_weight="balanced"`` for classification probes (default: without it
-    1-3-dim probes on skewed tasks such as CoLA predict the majority class, MCC 0).
-    """
-
-    train_path: str
-    eval_path: str
-    layers: tuple[int, ...] = ()
-    poolings: tuple[str, ...] = POOLINGS
-    methods: tuple[str, ...] = DEFAULT_METHODS
-    config: SearchConfig = field(default_factory=SearchConfig)
-    validation_fraction: float = 0.2
-    C: float = 1.0
-    alpha: float = 1.0
-    balanced: bool = True
-    jobs: int = 1
-    out_of_core: str = "auto"
-    chunk_rows: int | None = None
-
-
-OUT_OF_CORE_MODES = ("auto", "always", "never")
-
-
-@dataclass(frozen=True)
-class TaskFacts:
-    """How to probe a cache's task: problem kind, classes and metrics.
-
-    ``out_of_core``: the row kinds (poolings or ``tokens``) this sweep reads in chunks.
-    """
-
-    name: str
-    kind: str
-    n_classes: int
-    metrics: tuple[str, ...]
-    primary_metric: str
-    out_of_core: tuple[str, ...] = ()
 
 
 @dataclass
@@ -262,26 +222,9 @@ def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) ->
         )
 
 
-def problem_settings(spec: SweepSpec, facts: TaskFacts) -> dict[str, Any]:
-    """The protocol settings every problem of this sweep is built with (in memory or not)."""
-    return {
-        "kind": facts.kind,
-        "metrics": facts.metrics,
-        "primary_metric": facts.primary_metric,
-        "n_classes": facts.n_classes,
-        "seed": spec.config.seed,
-        "validation_fraction": spec.validation_fraction,
-        "C": spec.C,
-        "alpha": spec.alpha,
-        "balanced": spec.balanced,
-    }
-
-
 def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> list[ResultCell]:
     """All methods on one (layer, pooling) slice -> one ResultCell per method, in spec order."""
     if pooling in facts.out_of_core:
-        from probe.outofcore.group import run_group as run_out_of_core
-
         return run_out_of_core(spec, facts, layer, pooling)
     started = time.perf_counter()
     problem = load_problem(spec, facts, layer, pooling)
@@ -324,41 +267,16 @@ def run_sweep(
     return results
 
 
-def parse_layers(text: str) -> tuple[int, ...]:
-    """``all`` -> () (every stored layer); ``"0,6,-1"`` -> (0, 6, -1)."""
-    text = text.strip().lower()
-    if text in ("", "all"):
-        return ()
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as error:
-        raise FewdimsError(
-            f"--layers takes 'all' or comma-separated integers like 0,6,-1; got {text!r}."
-        ) from error
-
-
-def parse_names(text: str, known: Sequence[str], flag: str) -> tuple[str, ...]:
-    """Comma-separated names, each checked against ``known`` (``all`` = every known name)."""
-    if text.strip().lower() == "all":
-        return tuple(known)
-    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
-    unknown = [name for name in names if name not in known]
-    if unknown or not names:
-        raise FewdimsError(
-            f"{flag} got {', '.join(unknown) or 'nothing'}; choose from {', '.join(known)}."
-        )
-    return names
-
-
 __all__ = [
     "METHOD_MODULES",
     "PROTOCOL",
     "CellGroupDone",
     "SweepSpec",
     "TaskFacts",
-    "parse_layers",
+    "parse_layers",  # from probe.vocabulary, re-exported for callers of the old home
     "parse_names",
     "plan",
+    "problem_settings",
     "run_group",
     "run_sweep",
     "task_facts",

@@ -18,26 +18,7 @@ import sys
 from pathlib import Path
 
 from probe.errors import FewdimsError
-
-
-def parse_layers(text: str) -> list[int] | None:
-    """``all`` → None; ``0,3,-1`` or ``2-6`` → a list of ints."""
-    if text.strip().lower() == "all":
-        return None
-    layers: list[int] = []
-    try:
-        for piece in text.split(","):
-            piece = piece.strip()
-            if "-" in piece[1:]:
-                first, last = piece.split("-", 1) if not piece.startswith("-") else (piece, piece)
-                layers.extend(range(int(first), int(last) + 1))
-            elif piece:
-                layers.append(int(piece))
-    except ValueError:
-        raise FewdimsError(
-            f"--layers {text!r} is not 'all' nor a list like 0,6,12 or 4-12."
-        ) from None
-    return layers
+from probe.vocabulary import parse_layers
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -193,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         compute_dtype=args.compute_dtype,
-        layers=parse_layers(args.layers),
+        layers=list(parse_layers(args.layers)) or None,
         maxnorm_includes_special=args.maxnorm_include_special,
         compression=args.compression,
         checksum=not args.no_checksum,

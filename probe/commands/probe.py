@@ -119,9 +119,9 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probe.outofcore.rows import ROW_KINDS
     from probe.search import METHOD_MODULES, SearchConfig
-    from probe.sweep import SweepSpec, parse_layers, parse_names, run_sweep
+    from probe.sweep import SweepSpec, run_sweep
+    from probe.vocabulary import ROW_KINDS, parse_layers, parse_names
 
     config = SearchConfig(
         k=args.k,

@@ -71,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     from extract.extractor import ExtractConfig
     from extract.pipeline import RunConfig, run_pipeline
-    from probe.cache import POOLINGS
     from probe.search import METHOD_MODULES
-    from probe.sweep import parse_layers, parse_names
+    from probe.vocabulary import POOLINGS, parse_layers, parse_names
 
     tasks = [task.strip() for task in args.task.split(",") if task.strip()]
     config = RunConfig(

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from probe.cache import Cache
 from probe.outofcore.methods import RUNNERS
 from probe.outofcore.problem import StreamProblem
 from probe.outofcore.rows import RowSource
 from probe.results import ResultCell
-
-if TYPE_CHECKING:
-    from probe.sweep import SweepSpec, TaskFacts
+from probe.spec import SweepSpec, TaskFacts, problem_settings
 
 
 def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> StreamProblem:
     """Row sources of both caches and the statistics pass over the training rows."""
-    from probe.sweep import problem_settings
-
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         train_labels, eval_labels = train.labels, evaluation.labels
     return StreamProblem.build(

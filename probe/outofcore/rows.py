@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.cache import POOLINGS, Cache
+from probe.cache import Cache
+from probe.vocabulary import TOKEN_ROWS
 
-TOKEN_ROWS = "tokens"
-ROW_KINDS: tuple[str, ...] = (*POOLINGS, TOKEN_ROWS)
 DEFAULT_CHUNK_BYTES = 8 << 20
 
 

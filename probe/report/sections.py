@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probe import __version__
-from probe.outofcore.rows import TOKEN_ROWS
 from probe.report.document import (
     Alert,
     Block,
@@ -25,6 +24,7 @@ from probe.report.document import (
 )
 from probe.report.plots import PLOT_KINDS
 from probe.report.summary import SUMMARY_KS, LayerPoolingRow, TaskSummary
+from probe.vocabulary import TOKEN_ROWS
 
 MISSING = "—"
 NO_VALIDATION_MARK = " †"

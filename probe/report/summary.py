@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from probe.outofcore.rows import TOKEN_ROWS
 from probe.report.inputs import TaskGroup
 from probe.results import ResultCell
+from probe.vocabulary import TOKEN_ROWS
 
 SUMMARY_KS: tuple[int, ...] = (1, 2, 3)
 POOLING_ORDER: tuple[str, ...] = ("cls", "mean", "maxnorm")

@@ -1,0 +1,69 @@
+"""The words every part of fewdims shares, defined once: row kinds and list arguments.
+
+* **Row kinds.** A probe row is a sentence vector of one of the :data:`POOLINGS` (stored in
+  the cache under ``pooled/<name>``, computed by ``extract.pooling``) or, for
+  :data:`TOKEN_ROWS`, one word token's vector. :data:`ROW_KINDS` is what ``--pooling`` of
+  ``fewdims probe`` accepts.
+* **Layer lists.** :func:`parse_layers` is the one ``--layers`` grammar of every command:
+  ``all``, indices (negative counts from the last layer) and inclusive ranges.
+* **Name lists.** :func:`parse_names` reads ``--methods``/``--pooling`` style lists.
+
+Torch-free and dependency-free, so both ``probe`` and ``extract`` import it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from probe.errors import FewdimsError
+
+POOLINGS: tuple[str, ...] = ("cls", "mean", "maxnorm")
+TOKEN_ROWS = "tokens"
+ROW_KINDS: tuple[str, ...] = (*POOLINGS, TOKEN_ROWS)
+
+_INDEX = r"-?\d+"
+_RANGE = re.compile(rf"^({_INDEX})-({_INDEX})$")
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """``--layers``: ``all`` (or empty) → ``()``, every stored layer; otherwise indices.
+
+    Pieces are comma-separated: ``6``, ``-1`` (the last), or an inclusive range ``4-12``
+    (``-3--1`` for the last three). A range's ends must have the same sign, so it never
+    depends on the model's depth. ``"0,4-6,-1"`` → ``(0, 4, 5, 6, -1)``.
+
+    >>> parse_layers("0,4-6,-1")
+    (0, 4, 5, 6, -1)
+    """
+    cleaned = text.strip().lower()
+    if cleaned in ("", "all"):
+        return ()
+    layers: list[int] = []
+    for piece in (part.strip() for part in cleaned.split(",")):
+        if re.fullmatch(_INDEX, piece):
+            layers.append(int(piece))
+            continue
+        match = _RANGE.match(piece)
+        first, last = (int(match[1]), int(match[2])) if match else (0, -1)
+        if not match or (first < 0) != (last < 0) or first > last:
+            raise FewdimsError(
+                f"--layers {text!r}: {piece!r} is not a layer index or range. Pass 'all', or "
+                "comma-separated indices and inclusive ranges like 0,6,-1 or 4-12 "
+                "(0 = embeddings, -1 = last)."
+            )
+        layers.extend(range(first, last + 1))
+    return tuple(layers)
+
+
+def parse_names(text: str, known: Sequence[str], flag: str) -> tuple[str, ...]:
+    """Comma-separated names, each checked against ``known`` (``all`` = every known name)."""
+    if text.strip().lower() == "all":
+        return tuple(known)
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise FewdimsError(
+            f"{flag} got {', '.join(unknown) or 'nothing'}; choose from {', '.join(known)}."
+        )
+    return names
