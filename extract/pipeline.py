@@ -17,9 +17,10 @@ from pathlib import Path
 
 from extract.datasets import Split, load_split
 from extract.extractor import ExtractConfig, ExtractSummary, extract_split
-from extract.model import DEFAULT_MODEL, LoadedModel, load_model, resolve_device
+from extract.model import LoadedModel, load_model, resolve_device
 from probe.cache import default_cache_path
 from probe.errors import DataError
+from probe.results import DimsChoice
 from probe.search import DEFAULT_METHODS, SearchConfig
 from probe.sweep import SweepSpec, run_sweep
 from probe.tasks import get_task
@@ -36,10 +37,10 @@ class RunConfig:
     ``train_from_dev``: for tasks whose train split is not available (QNLI here), train on a
     seeded fraction of dev and evaluate on the rest; the cache and results name the parts
     ``dev-part1`` / ``dev-part2`` so nobody mistakes them for the official splits.
+    The model is ``extract.model``, the one place its name is kept (fine-tuning uses it too).
     """
 
     tasks: list[str]
-    model: str = DEFAULT_MODEL
     data_dir: str | None = None
     out_dir: Path = Path("reports") / "run"
     cache_dir: Path = Path("data") / "features"
@@ -118,9 +119,9 @@ def run_pipeline(
         raise DataError("Pass at least one task, e.g. --task sst2 or --task sst2,cola.")
     task_inputs = [(task, *task_splits(task, config)) for task in config.tasks]
     if loaded is None:
-        say(f"loading model {config.model}")
+        say(f"loading model {config.extract.model}")
         loaded = load_model(
-            config.model,
+            config.extract.model,
             device=resolve_device(config.extract.device),
             trust_remote_code=config.extract.trust_remote_code,
         )
@@ -158,7 +159,8 @@ def run_pipeline(
         results_paths.append(probe_path)
         run = TaskRun(task, summaries[0], summaries[1], probe_path)
         if config.finetune:
-            run.finetune_results = _finetune_best(config, train, evaluation, probe_path, say)
+            best_pair = results.dims_choice(method="pairs", source=str(probe_path))
+            run.finetune_results = _finetune_best(config, train, evaluation, best_pair, say)
             results_paths.extend(run.finetune_results)
         runs.append(run)
     say(f"rendering report into {config.out_dir}")
@@ -188,7 +190,7 @@ def _finetune_best(
     config: RunConfig,
     train: Split,
     evaluation: Split,
-    probe_path: Path,
+    best_pair: DimsChoice,
     say: EventCallback,
 ) -> list[Path]:
     """Fine-tune twice on the probe's train split: with the best 2-dim probe cell's dims
@@ -201,25 +203,22 @@ def _finetune_best(
 
     data = task_data(train, evaluation)
     outputs = []
-    for label, dims_settings in (
-        ("best-pair", {"dims_from": f"{probe_path}:::pairs"}),
-        ("all-dims", {"dims": "all"}),
-    ):
+    for label, choice in (("best-pair", best_pair), ("all-dims", None)):
         say(f"fine-tuning {train.task} ({label})")
         out = config.out_dir / "results" / f"{train.task}-finetune-{label}.json"
         run_finetune(
             [data],
             FinetuneConfig(
-                model=config.model,
+                model=config.extract.model,
                 epochs=config.finetune_epochs,
                 max_train_examples=config.finetune_max_train_examples,
                 max_length=config.extract.max_length,
                 batch_size=config.extract.batch_size,
                 device=config.extract.device,
                 seed=config.seed,
-                **dims_settings,
             ),
             out,
+            choice=choice,
         )
         outputs.append(out)
     return outputs

@@ -188,6 +188,130 @@ class ResultsFile:
             and (method is None or cell.method == method)
         ]
 
+    def dims_choice(
+        self,
+        layer: int | None = None,
+        pooling: str | None = None,
+        method: str | None = None,
+        k: int | None = None,
+        *,
+        source: str = "<results>",
+    ) -> DimsChoice:
+        """The dims of the best *validation* cell matching the filters (None = any).
+
+        Without ``method``, only cells that select a subset count (not
+        :data:`NOT_SUBSET_METHODS`). ``k`` takes the cell's ``k``-dim step (greedy, rank,
+        backward), else its first ``k`` dims. Never the best eval score, which would leak
+        the held-out split into the choice. ``source`` (the file's path) names it in errors
+        and in the choice's provenance. Torch-free: ``fewdims run`` hands the choice of a
+        sweep it just ran to fine-tuning without a round trip through a file.
+        """
+        if self.kind != "probe":
+            raise ResultsError(
+                f"{source} is a {self.kind!r} results file; dims are chosen from one written by "
+                "`fewdims probe` (kind 'probe')."
+            )
+        candidates = [
+            cell
+            for cell in self.find(layer, pooling, method)
+            if (cell.dims or cell.steps)
+            and (method is not None or cell.method not in NOT_SUBSET_METHODS)
+        ]
+        if not candidates:
+            available = sorted({(c.layer, c.pooling, c.method) for c in self.cells})
+            raise ResultsError(
+                f"{source} has no cell with selected dims matching layer={layer}, "
+                f"pooling={pooling}, method={method}. Its cells (layer, pooling, method): "
+                f"{available}. Pick one with {source}:LAYER:POOLING:METHOD."
+            )
+        cell = max(candidates, key=lambda c: _validation_score(c, self.primary_metric))
+        dims, frozen_eval = _dims_of(cell, k, source)
+        return DimsChoice(
+            dims=dims,
+            layer=cell.layer,
+            pooling=cell.pooling,
+            frozen_probe_eval=frozen_eval,
+            weights_sha256=_recorded_hashes(self.provenance),
+            source={
+                "kind": "results",
+                "path": source,
+                "task": self.task,
+                "model": self.provenance.get("model"),
+                "layer": cell.layer,
+                "pooling": cell.pooling,
+                "method": cell.method,
+                "k": len(dims),
+                "validation": _validation_score(cell, self.primary_metric),
+            },
+        )
+
+
+# Cells that do not select a subset of their own (all dims, baselines, fine-tuning runs).
+NOT_SUBSET_METHODS = frozenset({"full", "random", "control", "finetune"})
+
+
+@dataclass
+class DimsChoice:
+    """Selected dims (``[]`` = all) and where they came from.
+
+    ``layer``/``pooling`` are set when the source fixes them (a results cell).
+    ``frozen_probe_eval`` is the source cell's eval scores (``{metric: value}``) when known;
+    ``weights_sha256`` every weights hash the source recorded (fine-tuning refuses dims
+    selected on another model).
+    """
+
+    dims: list[int]
+    source: dict[str, Any] = field(default_factory=dict)
+    layer: int | None = None
+    pooling: str | None = None
+    frozen_probe_eval: dict[str, float] | None = None
+    weights_sha256: list[str] = field(default_factory=list)
+
+
+def _validation_score(cell: ResultCell, primary: str) -> float:
+    value = cell.scores.get("validation", {}).get(primary)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else -math.inf
+
+
+def _dims_of(
+    cell: ResultCell, k: int | None, source: str
+) -> tuple[list[int], dict[str, float] | None]:
+    """The cell's dims (or its k-dim step) and the eval scores that go with them."""
+    cell_eval = cell.scores.get("eval") or None
+    if k is None:
+        if not cell.dims:
+            raise ResultsError(
+                f"{source}: cell ({cell.layer}, {cell.pooling}, {cell.method}) selects no dims "
+                "itself; add :K to take its K-dim step."
+            )
+        return [int(dim) for dim in cell.dims], cell_eval
+    for step in cell.steps:
+        if step.get("k") == k and step.get("dims"):
+            step_eval = step.get("eval") if isinstance(step.get("eval"), dict) else None
+            return [int(dim) for dim in step["dims"]], step_eval
+    if len(cell.dims) >= k:
+        same = len(cell.dims) == k
+        return [int(dim) for dim in cell.dims[:k]], cell_eval if same else None
+    raise ResultsError(
+        f"{source}: cell ({cell.layer}, {cell.pooling}, {cell.method}) has no {k}-dim step and "
+        f"only {len(cell.dims)} dims; choose K <= {len(cell.dims)} or another cell."
+    )
+
+
+def _recorded_hashes(provenance: Any) -> list[str]:
+    """Every ``weights_sha256`` in the provenance (top level or in per-cache entries)."""
+    found: list[str] = []
+    if isinstance(provenance, dict):
+        for key, value in provenance.items():
+            if key == "weights_sha256" and isinstance(value, str) and value:
+                found.append(value)
+            elif isinstance(value, (dict, list)):
+                found.extend(_recorded_hashes(value))
+    elif isinstance(provenance, list):
+        for item in provenance:
+            found.extend(_recorded_hashes(item))
+    return sorted(set(found))
+
 
 def _json_safe(value: Any) -> Any:
     """Turn numpy scalars/arrays into Python values and non-finite floats into None (JSON has no NaN)."""

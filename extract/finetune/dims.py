@@ -14,31 +14,19 @@ Selected dims are only meaningful for the model they were selected on, so the re
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from probe.errors import ModelError, ResultsError
-from probe.results import ResultCell, ResultsFile
+from probe.results import NOT_SUBSET_METHODS, DimsChoice, ResultsFile
 
-NOT_SUBSET_METHODS = frozenset({"full", "random", "control", "finetune"})
-
-
-@dataclass
-class DimsChoice:
-    """Selected dims (``[]`` = all) and where they came from.
-
-    ``layer``/``pooling`` are set when the source fixes them (a results cell).
-    ``frozen_probe_eval`` is the source cell's eval scores (``{metric: value}``) when known.
-    """
-
-    dims: list[int]
-    source: dict[str, Any] = field(default_factory=dict)
-    layer: int | None = None
-    pooling: str | None = None
-    frozen_probe_eval: dict[str, float] | None = None
-    weights_sha256: list[str] = field(default_factory=list)
+__all__ = [
+    "NOT_SUBSET_METHODS",
+    "DimsChoice",
+    "check_dims_fit",
+    "check_same_model",
+    "dims_from_results",
+    "parse_dims",
+]
 
 
 def parse_dims(text: str) -> DimsChoice:
@@ -72,51 +60,18 @@ def check_dims_fit(dims: list[int], hidden_size: int, model_name: str) -> None:
 
 
 def dims_from_results(spec: str) -> DimsChoice:
-    """Parse ``RESULTS.json[:LAYER[:POOLING[:METHOD[:K]]]]`` and pick the cell (see module doc)."""
+    """Parse ``RESULTS.json[:LAYER[:POOLING[:METHOD[:K]]]]`` and pick the cell (see module doc).
+
+    The string form is the command line's; code that holds a :class:`ResultsFile` calls
+    :meth:`ResultsFile.dims_choice` directly.
+    """
     path, selector = _split_spec(spec)
-    results = ResultsFile.load(path)
-    if results.kind != "probe":
-        raise ResultsError(
-            f"{path} is a {results.kind!r} results file; --dims-from needs one written by "
-            "`fewdims probe` (kind 'probe')."
-        )
-    layer = _int_field(selector, 0, "layer", spec)
-    pooling = selector[1] if len(selector) > 1 and selector[1] else None
-    method = selector[2] if len(selector) > 2 and selector[2] else None
-    k = _int_field(selector, 3, "k", spec)
-    candidates = [
-        cell
-        for cell in results.find(layer, pooling, method)
-        if (cell.dims or cell.steps)
-        and (method is not None or cell.method not in NOT_SUBSET_METHODS)
-    ]
-    if not candidates:
-        available = sorted({(c.layer, c.pooling, c.method) for c in results.cells})
-        raise ResultsError(
-            f"{path} has no cell with selected dims matching layer={layer}, pooling={pooling}, "
-            f"method={method}. Its cells (layer, pooling, method): {available}. Pick one with "
-            f"{path}:LAYER:POOLING:METHOD."
-        )
-    primary = results.primary_metric
-    cell = max(candidates, key=lambda c: _validation_key(c, primary))
-    dims, frozen_eval = _dims_of(cell, k, path)
-    return DimsChoice(
-        dims=dims,
-        layer=cell.layer,
-        pooling=cell.pooling,
-        frozen_probe_eval=frozen_eval,
-        weights_sha256=_recorded_hashes(results.provenance),
-        source={
-            "kind": "results",
-            "path": str(path),
-            "task": results.task,
-            "model": results.provenance.get("model"),
-            "layer": cell.layer,
-            "pooling": cell.pooling,
-            "method": cell.method,
-            "k": len(dims),
-            "validation": _validation_key(cell, primary),
-        },
+    return ResultsFile.load(path).dims_choice(
+        _int_field(selector, 0, "layer", spec),
+        selector[1] if len(selector) > 1 and selector[1] else None,
+        selector[2] if len(selector) > 2 and selector[2] else None,
+        _int_field(selector, 3, "k", spec),
+        source=str(path),
     )
 
 
@@ -169,48 +124,3 @@ def _int_field(selector: list[str], position: int, name: str, spec: str) -> int 
         raise ResultsError(
             f"--dims-from {spec!r}: {name} {selector[position]!r} is not an integer."
         ) from None
-
-
-def _validation_key(cell: ResultCell, primary: str) -> float:
-    value = cell.scores.get("validation", {}).get(primary)
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else -math.inf
-
-
-def _dims_of(
-    cell: ResultCell, k: int | None, path: Path
-) -> tuple[list[int], dict[str, float] | None]:
-    """The cell's dims (or its k-dim step) and the eval scores that go with them."""
-    cell_eval = cell.scores.get("eval") or None
-    if k is None:
-        if not cell.dims:
-            raise ResultsError(
-                f"{path}: cell ({cell.layer}, {cell.pooling}, {cell.method}) selects no dims "
-                "itself; add :K to take its K-dim step."
-            )
-        return [int(dim) for dim in cell.dims], cell_eval
-    for step in cell.steps:
-        if step.get("k") == k and step.get("dims"):
-            step_eval = step.get("eval") if isinstance(step.get("eval"), dict) else None
-            return [int(dim) for dim in step["dims"]], step_eval
-    if len(cell.dims) >= k:
-        same = len(cell.dims) == k
-        return [int(dim) for dim in cell.dims[:k]], cell_eval if same else None
-    raise ResultsError(
-        f"{path}: cell ({cell.layer}, {cell.pooling}, {cell.method}) has no {k}-dim step and "
-        f"only {len(cell.dims)} dims; choose K <= {len(cell.dims)} or another cell."
-    )
-
-
-def _recorded_hashes(provenance: Any) -> list[str]:
-    """Every ``weights_sha256`` in the provenance (top level or in per-cache entries)."""
-    found: list[str] = []
-    if isinstance(provenance, dict):
-        for key, value in provenance.items():
-            if key == "weights_sha256" and isinstance(value, str) and value:
-                found.append(value)
-            elif isinstance(value, (dict, list)):
-                found.extend(_recorded_hashes(value))
-    elif isinstance(provenance, list):
-        for item in provenance:
-            found.extend(_recorded_hashes(item))
-    return sorted(set(found))

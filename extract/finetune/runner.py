@@ -16,7 +16,7 @@ import hashlib
 import json
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,27 +83,84 @@ def resolve_pooling(requested: str | None, from_dims: str | None) -> str:
     return requested
 
 
-def run_finetune(
+@dataclass(frozen=True)
+class FinetunePlan:
+    """Everything a fine-tuning run decides before its first step, built once by
+    :func:`plan_finetune` and handed whole to the stage loop and to the checkpoint,
+    provenance and save helpers.
+
+    ``layer`` is the resolved hidden-state index and ``pooling`` the resolved pooling (from
+    the config, else the dims choice's cell); ``tasks`` are already cut to the config's
+    example limits and ``stage_tasks`` are them encoded. ``weights_before`` is the encoder's
+    weights hash at the start (a frozen run must end with the same).
+    """
+
+    config: FinetuneConfig
+    out_path: Path
+    loaded: LoadedModel
+    device: torch.device
+    choice: DimsChoice
+    layer: int
+    pooling: str
+    tasks: tuple[TaskData, ...]
+    stage_tasks: tuple[StageTask, ...]
+    weights_before: str
+
+    def identity(self) -> dict[str, Any]:
+        """What a resumed run must share with the run it continues."""
+        settings = {
+            key: value
+            for key, value in asdict(self.config).items()
+            if key not in ("device", "save_model", "model")
+        }
+        return {
+            "settings": settings,
+            "weights_sha256": self.weights_before,
+            "data": [
+                [task.train_split.fingerprint(), task.eval_split.fingerprint()]
+                for task in self.tasks
+            ],
+            "dims": self.choice.dims,
+            "layer": self.layer,
+            "pooling": self.pooling,
+        }
+
+
+@dataclass
+class _Run:
+    """The moving parts of one run: the model in training, its checkpoints and the record
+    of finished cells (``record["cells"]``) and of the stage in progress (``steps``)."""
+
+    plan: FinetunePlan
+    model: SelectedDimsModel
+    store: CheckpointStore
+    scaler: torch.amp.GradScaler | None
+    record: dict[str, Any]
+    progress: ProgressCallback | None
+    resumed_from: dict[str, int] | None = None
+
+
+def plan_finetune(
     tasks: list[TaskData],
     config: FinetuneConfig,
     out_path: str | Path,
     *,
     loaded: LoadedModel | None = None,
-    progress: ProgressCallback | None = None,
-) -> ResultsFile:
-    """Fine-tune on ``tasks`` in order, write the results file to ``out_path`` and return it.
+    choice: DimsChoice | None = None,
+) -> FinetunePlan:
+    """Check the settings, load the model and settle layer, pooling, dims and data.
 
-    Resumes from ``<out>.ckpt/`` when an earlier run with the same settings was interrupted;
-    deletes it on success. ``loaded`` lets a caller pass a model already in memory (it is
-    modified in place).
+    ``choice`` is the dims to train on (e.g. :meth:`probe.results.ResultsFile.dims_choice` of
+    a sweep in memory); None reads them from ``config.dims`` / ``config.dims_from``.
     """
     config.check()
     if not tasks:
         raise DataError("No task to fine-tune on; pass --task.")
-    started = time.perf_counter()
-    out_path = Path(out_path)
     device = resolve_device(config.device)
-    choice = dims_from_results(config.dims_from) if config.dims_from else parse_dims(config.dims)
+    if choice is None:
+        choice = (
+            dims_from_results(config.dims_from) if config.dims_from else parse_dims(config.dims)
+        )
     if loaded is None:
         loaded = load_model(config.model, trust_remote_code=config.trust_remote_code)
         weights_before = loaded.weights_sha256
@@ -118,210 +175,216 @@ def run_finetune(
             f"--max-length {config.max_length} exceeds the {loaded.max_positions} positions of "
             f"{loaded.name}; use --max-length {loaded.max_positions} or less."
         )
-    tasks = [_limited(task, config) for task in tasks]
-    stage_tasks = [
-        StageTask(
-            name=task.name,
-            head_key=str(index),
-            train=encode_split(loaded.tokenizer, task.train_split, config.max_length),
-            eval=encode_split(loaded.tokenizer, task.eval_split, config.max_length),
-            metrics=task.metrics,
-            n_outputs=task.n_outputs,
-            is_regression=task.is_regression,
-            class_weight=(
-                balanced_class_weight(
-                    np.bincount(task.train_split.labels, minlength=task.n_outputs)
-                )
-                if config.balanced and not task.is_regression
-                else None
-            ),
-        )
-        for index, task in enumerate(tasks)
-    ]
-    model = SelectedDimsModel(
-        loaded.model,
+    limited = tuple(_limited(task, config) for task in tasks)
+    return FinetunePlan(
+        config=config,
+        out_path=Path(out_path),
+        loaded=loaded,
+        device=device,
+        choice=choice,
         layer=layer,
         pooling=pooling,
-        selected_dims=choice.dims,
-        hidden_size=loaded.hidden_size,
+        tasks=limited,
+        stage_tasks=tuple(
+            _stage_task(task, index, loaded, config) for index, task in enumerate(limited)
+        ),
+        weights_before=weights_before,
+    )
+
+
+def run_finetune(
+    tasks: list[TaskData],
+    config: FinetuneConfig,
+    out_path: str | Path,
+    *,
+    loaded: LoadedModel | None = None,
+    progress: ProgressCallback | None = None,
+    choice: DimsChoice | None = None,
+) -> ResultsFile:
+    """Fine-tune on ``tasks`` in order, write the results file to ``out_path`` and return it.
+
+    Resumes from ``<out>.ckpt/`` when an earlier run with the same settings was interrupted;
+    deletes it on success. ``loaded`` lets a caller pass a model already in memory (it is
+    modified in place); ``choice`` the dims (see :func:`plan_finetune`).
+    """
+    started = time.perf_counter()
+    plan = plan_finetune(tasks, config, out_path, loaded=loaded, choice=choice)
+    model = SelectedDimsModel(
+        plan.loaded.model,
+        layer=plan.layer,
+        pooling=plan.pooling,
+        selected_dims=plan.choice.dims,
+        hidden_size=plan.loaded.hidden_size,
         frozen=config.freeze,
         maxnorm_includes_special=config.maxnorm_includes_special,
-    ).to(device)
+    ).to(plan.device)
     try:
-        identity = _identity(config, tasks, weights_before, choice, layer, pooling)
         store = CheckpointStore(
-            checkpoint_dir(out_path),
-            hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+            checkpoint_dir(plan.out_path),
+            hashlib.sha256(json.dumps(plan.identity(), sort_keys=True).encode()).hexdigest(),
         )
-        saved = store.load()
-        record: dict[str, Any] = json.loads(saved["record"]) if saved else {"cells": [], "own": {}}
-        resumed_from = None
-        scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
-        for stage_index, task in enumerate(stage_tasks):
-            stage_number = stage_index + 1
-            torch.manual_seed(config.seed + 1000 * stage_index)
-            model.add_head(task.head_key, config.head, task.n_outputs)
-            resume: dict[str, Any] | None = None
-            if saved is not None and stage_number <= saved["stage"]:
-                if stage_number < saved["stage"]:
-                    continue  # finished before the interruption; restored with the stage saved
-                model.load_state_dict(saved["model"])
-                resumed_from = {"stage": saved["stage"], "epochs_done": saved["epochs_done"]}
-                resume, saved = saved, None
-                if resume["stage_done"]:
-                    continue
-            stage_started = time.perf_counter()
-            n_batches = -(-len(task.train) // config.batch_size)
-            optimizer, scheduler = build_optimizer(
-                model,
-                task.head_key,
-                lr=config.lr,
-                head_lr=config.head_lr,
-                weight_decay=config.weight_decay,
-                total_steps=n_batches * config.epochs,
-                warmup_ratio=config.warmup_ratio,
-            )
-            first_epoch = 1
-            steps: list[dict[str, Any]] = []
-            if resume is not None:  # part-way through this stage: continue its epochs
-                optimizer.load_state_dict(resume["optimizer"])
-                scheduler.load_state_dict(resume["scheduler"])
-                if scaler is not None and resume.get("scaler"):
-                    scaler.load_state_dict(resume["scaler"])
-                torch.set_rng_state(resume["rng_cpu"])
-                if device.type == "cuda" and resume.get("rng_cuda"):
-                    torch.cuda.set_rng_state_all(resume["rng_cuda"])
-                first_epoch = resume["epochs_done"] + 1
-                steps = record["steps"]
-                stage_started -= record["stage_seconds"]
-            scores: dict[str, float] = steps[-1]["eval"] if steps else {}
-            for epoch in range(first_epoch, config.epochs + 1):
-                epoch_started = time.perf_counter()
-                train_loss = train_epoch(
-                    model,
-                    task,
-                    optimizer,
-                    scheduler,
-                    scaler,
-                    device,
-                    batch_size=config.batch_size,
-                    seed=config.seed,
-                    stage=stage_number,
-                    n_stages=len(stage_tasks),
-                    epoch=epoch,
-                    n_epochs=config.epochs,
-                    progress=progress,
-                )
-                scores, eval_seconds = evaluate(model, task, device, config.batch_size)
-                steps.append(
-                    {
-                        "epoch": epoch,
-                        "train_loss": train_loss,
-                        "eval": scores,
-                        "seconds": time.perf_counter() - epoch_started,
-                        "eval_seconds": eval_seconds,
-                    }
-                )
-                if progress is not None:
-                    progress(
-                        TrainProgress(
-                            "epoch",
-                            stage_number,
-                            len(stage_tasks),
-                            task.name,
-                            epoch,
-                            config.epochs,
-                            n_batches,
-                            n_batches,
-                            train_loss,
-                            scores,
-                        )
-                    )
-                record["steps"] = steps
-                record["stage_seconds"] = time.perf_counter() - stage_started
-                store.save(
-                    _checkpoint_state(
-                        model,
-                        optimizer,
-                        scheduler,
-                        scaler,
-                        device,
-                        record,
-                        stage_number,
-                        epoch,
-                        False,
-                    )
-                )
-            record["cells"].extend(
-                _stage_cells(
-                    model,
-                    stage_tasks[: stage_index + 1],
-                    stage_index,
-                    scores,
-                    steps,
-                    time.perf_counter() - stage_started,
-                    record["own"],
-                    config,
-                    choice,
-                    device,
-                    loaded.name,
-                    tasks,
-                )
-            )
-            record["steps"] = []
-            store.save(
-                _checkpoint_state(
-                    model,
-                    optimizer,
-                    scheduler,
-                    scaler,
-                    device,
-                    record,
-                    stage_number,
-                    config.epochs,
-                    True,
-                )
-            )
-        with model.full_encoder() as encoder:
-            weights_after = weights_sha256(encoder)
-            if config.save_model:
-                _save_model(
-                    encoder,
-                    loaded,
-                    model,
-                    config,
-                    choice,
-                    layer,
-                    pooling,
-                    stage_tasks,
-                    base_weights=weights_before,
-                )
-        if config.freeze and weights_after != weights_before:
-            raise RuntimeError("bug: a frozen encoder's weights changed during fine-tuning")
+        run = _Run(
+            plan,
+            model,
+            store,
+            scaler=torch.amp.GradScaler("cuda") if plan.device.type == "cuda" else None,
+            record={"cells": [], "own": {}},
+            progress=progress,
+        )
+        _run_stages(run)
+        weights_after = _finish_encoder(plan, model)
     finally:
         model.restore_encoder()
     results = ResultsFile(
         kind="finetune",
-        task=tasks[0].name,
-        primary_metric=tasks[0].primary_metric,
+        task=plan.tasks[0].name,
+        primary_metric=plan.tasks[0].primary_metric,
         provenance=_provenance(
-            loaded,
-            weights_before,
+            plan,
             weights_after,
-            config,
-            tasks,
-            choice,
-            layer,
-            pooling,
-            device,
             seconds=time.perf_counter() - started,
-            resumed_from=resumed_from,
+            resumed_from=run.resumed_from,
         ),
-        cells=[ResultCell(**cell) for cell in record["cells"]],
+        cells=[ResultCell(**cell) for cell in run.record["cells"]],
     )
-    results.save(out_path)
+    results.save(plan.out_path)
     store.remove()
     return results
+
+
+def _stage_task(
+    task: TaskData, index: int, loaded: LoadedModel, config: FinetuneConfig
+) -> StageTask:
+    return StageTask(
+        name=task.name,
+        head_key=str(index),
+        train=encode_split(loaded.tokenizer, task.train_split, config.max_length),
+        eval=encode_split(loaded.tokenizer, task.eval_split, config.max_length),
+        metrics=task.metrics,
+        n_outputs=task.n_outputs,
+        is_regression=task.is_regression,
+        class_weight=(
+            balanced_class_weight(np.bincount(task.train_split.labels, minlength=task.n_outputs))
+            if config.balanced and not task.is_regression
+            else None
+        ),
+    )
+
+
+def _run_stages(run: _Run) -> None:
+    """Every stage in order, skipping those an interrupted run finished (restored whole)."""
+    plan, model = run.plan, run.model
+    saved = run.store.load()
+    if saved:
+        run.record = json.loads(saved["record"])
+    for stage_index, task in enumerate(plan.stage_tasks):
+        stage_number = stage_index + 1
+        torch.manual_seed(plan.config.seed + 1000 * stage_index)
+        model.add_head(task.head_key, plan.config.head, task.n_outputs)
+        resume: dict[str, Any] | None = None
+        if saved is not None and stage_number <= saved["stage"]:
+            if stage_number < saved["stage"]:
+                continue  # finished before the interruption; restored with the stage saved
+            model.load_state_dict(saved["model"])
+            run.resumed_from = {"stage": saved["stage"], "epochs_done": saved["epochs_done"]}
+            resume, saved = saved, None
+            if resume["stage_done"]:
+                continue
+        _train_stage(run, stage_index, resume)
+
+
+def _train_stage(run: _Run, stage_index: int, resume: dict[str, Any] | None) -> None:
+    """Train one stage's epochs (continuing ``resume`` part-way), checkpoint after each
+    epoch, then score every task seen so far into ``run.record["cells"]``."""
+    plan, model, config, record = run.plan, run.model, run.plan.config, run.record
+    task = plan.stage_tasks[stage_index]
+    stage_number = stage_index + 1
+    stage_started = time.perf_counter()
+    n_batches = -(-len(task.train) // config.batch_size)
+    optimizer, scheduler = build_optimizer(
+        model,
+        task.head_key,
+        lr=config.lr,
+        head_lr=config.head_lr,
+        weight_decay=config.weight_decay,
+        total_steps=n_batches * config.epochs,
+        warmup_ratio=config.warmup_ratio,
+    )
+    first_epoch = 1
+    steps: list[dict[str, Any]] = []
+    if resume is not None:  # part-way through this stage: continue its epochs
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        if run.scaler is not None and resume.get("scaler"):
+            run.scaler.load_state_dict(resume["scaler"])
+        torch.set_rng_state(resume["rng_cpu"])
+        if plan.device.type == "cuda" and resume.get("rng_cuda"):
+            torch.cuda.set_rng_state_all(resume["rng_cuda"])
+        first_epoch = resume["epochs_done"] + 1
+        steps = record["steps"]
+        stage_started -= record["stage_seconds"]
+    scores: dict[str, float] = steps[-1]["eval"] if steps else {}
+    for epoch in range(first_epoch, config.epochs + 1):
+        epoch_started = time.perf_counter()
+        train_loss = train_epoch(
+            model,
+            task,
+            optimizer,
+            scheduler,
+            run.scaler,
+            plan.device,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            stage=stage_number,
+            n_stages=len(plan.stage_tasks),
+            epoch=epoch,
+            n_epochs=config.epochs,
+            progress=run.progress,
+        )
+        scores, eval_seconds = evaluate(model, task, plan.device, config.batch_size)
+        steps.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "eval": scores,
+                "seconds": time.perf_counter() - epoch_started,
+                "eval_seconds": eval_seconds,
+            }
+        )
+        if run.progress is not None:
+            run.progress(
+                TrainProgress(
+                    "epoch",
+                    stage_number,
+                    len(plan.stage_tasks),
+                    task.name,
+                    epoch,
+                    config.epochs,
+                    n_batches,
+                    n_batches,
+                    train_loss,
+                    scores,
+                )
+            )
+        record["steps"] = steps
+        record["stage_seconds"] = time.perf_counter() - stage_started
+        run.store.save(_checkpoint_state(run, optimizer, scheduler, stage_number, epoch, False))
+    record["cells"].extend(
+        _stage_cells(run, stage_index, scores, steps, time.perf_counter() - stage_started)
+    )
+    record["steps"] = []
+    run.store.save(_checkpoint_state(run, optimizer, scheduler, stage_number, config.epochs, True))
+
+
+def _finish_encoder(plan: FinetunePlan, model: SelectedDimsModel) -> str:
+    """Hash the whole encoder after training (and save it when asked); returns the hash."""
+    with model.full_encoder() as encoder:
+        weights_after = weights_sha256(encoder)
+        if plan.config.save_model:
+            _save_model(plan, encoder, model)
+    if plan.config.freeze and weights_after != plan.weights_before:
+        raise RuntimeError("bug: a frozen encoder's weights changed during fine-tuning")
+    return weights_after
 
 
 def _limited(task: TaskData, config: FinetuneConfig) -> TaskData:
@@ -334,20 +397,15 @@ def _limited(task: TaskData, config: FinetuneConfig) -> TaskData:
 
 
 def _stage_cells(
-    model: SelectedDimsModel,
-    seen: list[StageTask],
+    run: _Run,
     stage_index: int,
     current_scores: dict[str, float],
     steps: list[dict[str, Any]],
     stage_seconds: float,
-    own_scores: dict[str, dict[str, float]],
-    config: FinetuneConfig,
-    choice: DimsChoice,
-    device: torch.device,
-    model_name: str,
-    tasks: list[TaskData],
 ) -> list[dict[str, Any]]:
     """One cell per task seen so far, scored with its latest head after this stage."""
+    plan, model, config, choice = run.plan, run.model, run.plan.config, run.plan.choice
+    seen, tasks, own_scores = plan.stage_tasks[: stage_index + 1], plan.tasks, run.record["own"]
     trained = seen[stage_index]
     own_scores[trained.name] = current_scores
     latest_head = {task.name: index for index, task in enumerate(seen)}
@@ -357,7 +415,7 @@ def _stage_cells(
         if head_index == stage_index:
             scores, seconds, cell_steps = current_scores, stage_seconds, steps
         else:
-            scores, seconds = evaluate(model, task, device, config.batch_size)
+            scores, seconds = evaluate(model, task, plan.device, config.batch_size)
             cell_steps = []
         primary = tasks[head_index].primary_metric
         details: dict[str, Any] = {
@@ -373,7 +431,7 @@ def _stage_cells(
             "class_weight": "balanced"
             if config.balanced and task.class_weight is not None
             else None,
-            "model": model_name,
+            "model": plan.loaded.name,
             "epochs": config.epochs,
             "n_train": len(task.train),
             "n_eval": len(task.eval),
@@ -404,12 +462,9 @@ def _stage_cells(
 
 
 def _checkpoint_state(
-    model: SelectedDimsModel,
+    run: _Run,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LambdaLR,
-    scaler: torch.amp.GradScaler | None,
-    device: torch.device,
-    record: dict[str, Any],
     stage: int,
     epochs_done: int,
     stage_done: bool,
@@ -418,50 +473,19 @@ def _checkpoint_state(
         "stage": stage,
         "epochs_done": epochs_done,
         "stage_done": stage_done,
-        "model": model.state_dict(),
+        "model": run.model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else {},
+        "scaler": run.scaler.state_dict() if run.scaler is not None else {},
         "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        "record": json.dumps(record),
-    }
-
-
-def _identity(
-    config: FinetuneConfig,
-    tasks: list[TaskData],
-    weights_before: str,
-    choice: DimsChoice,
-    layer: int,
-    pooling: str,
-) -> dict[str, Any]:
-    """What a resumed run must share with the run it continues."""
-    settings = {
-        key: value
-        for key, value in asdict(config).items()
-        if key not in ("device", "save_model", "model")
-    }
-    return {
-        "settings": settings,
-        "weights_sha256": weights_before,
-        "data": [[task.train_split.fingerprint(), task.eval_split.fingerprint()] for task in tasks],
-        "dims": choice.dims,
-        "layer": layer,
-        "pooling": pooling,
+        "rng_cuda": torch.cuda.get_rng_state_all() if run.plan.device.type == "cuda" else [],
+        "record": json.dumps(run.record),
     }
 
 
 def _provenance(
-    loaded: LoadedModel,
-    weights_before: str,
+    plan: FinetunePlan,
     weights_after: str,
-    config: FinetuneConfig,
-    tasks: list[TaskData],
-    choice: DimsChoice,
-    layer: int,
-    pooling: str,
-    device: torch.device,
     *,
     seconds: float,
     resumed_from: dict[str, int] | None,
@@ -478,22 +502,23 @@ def _provenance(
             "selection": dict(split.extra),  # e.g. {"first": N, "of": total} for a subset
         }
 
+    loaded, config, device, layer = plan.loaded, plan.config, plan.device, plan.layer
     return {
         "model": loaded.name,
         "model_path": loaded.path,
-        "weights_sha256": weights_before,
+        "weights_sha256": plan.weights_before,
         "weights_sha256_after": weights_after,
         "n_model_layers": loaded.n_layers,
         "hidden_size": loaded.hidden_size,
         "layer": layer,
-        "pooling": pooling,
-        "dims": choice.dims,
-        "dims_source": choice.source,
+        "pooling": plan.pooling,
+        "dims": plan.choice.dims,
+        "dims_source": plan.choice.source,
         "encoder_above_layer": f"not run: blocks {layer + 1}..{loaded.n_layers} are cut off "
         "while training and saved unchanged",
         "data": [
             {"train": describe(task.train_split), "eval": describe(task.eval_split)}
-            for task in tasks
+            for task in plan.tasks
         ],
         "seed": config.seed,
         "args": asdict(config),
@@ -509,34 +534,23 @@ def _provenance(
     }
 
 
-def _save_model(
-    encoder: torch.nn.Module,
-    loaded: LoadedModel,
-    model: SelectedDimsModel,
-    config: FinetuneConfig,
-    choice: DimsChoice,
-    layer: int,
-    pooling: str,
-    stage_tasks: list[StageTask],
-    *,
-    base_weights: str,
-) -> None:
+def _save_model(plan: FinetunePlan, encoder: torch.nn.Module, model: SelectedDimsModel) -> None:
     """A Hugging Face model directory ``fewdims extract`` can cache, plus the heads beside it."""
-    directory = Path(config.save_model)  # type: ignore[arg-type]
+    directory = Path(plan.config.save_model)  # type: ignore[arg-type]
     directory.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(directory)
-    loaded.tokenizer.save_pretrained(directory)  # type: ignore[attr-defined]
+    plan.loaded.tokenizer.save_pretrained(directory)  # type: ignore[attr-defined]
     heads = {
         key: value.detach().cpu().contiguous() for key, value in model.heads.state_dict().items()
     }
     save_file(heads, directory / HEADS_FILE, metadata={"fewdims": "selected-dims heads"})
     description = {
-        "layer": layer,
-        "pooling": pooling,
-        "dims": choice.dims,
-        "head": config.head,
-        "heads": {task.head_key: task.name for task in stage_tasks},
-        "base_model": loaded.name,
-        "base_weights_sha256": base_weights,
+        "layer": plan.layer,
+        "pooling": plan.pooling,
+        "dims": plan.choice.dims,
+        "head": plan.config.head,
+        "heads": {task.head_key: task.name for task in plan.stage_tasks},
+        "base_model": plan.loaded.name,
+        "base_weights_sha256": plan.weights_before,
     }
     (directory / HEADS_CONFIG_FILE).write_text(json.dumps(description, indent=1), encoding="utf-8")

@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
     tasks = [task.strip() for task in args.task.split(",") if task.strip()]
     config = RunConfig(
         tasks=tasks,
-        model=args.model,
         data_dir=args.data_dir,
         out_dir=args.out or Path("reports") / "-".join(tasks),
         cache_dir=args.cache_dir,

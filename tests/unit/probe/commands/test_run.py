@@ -32,7 +32,6 @@ def write_sst2(root: Path, n_train: int = 120, n_dev: int = 60) -> Path:
 def quick_config(tmp_path, tiny_model_dir) -> RunConfig:
     return RunConfig(
         tasks=["sst2"],
-        model=str(tiny_model_dir),
         data_dir=str(write_sst2(tmp_path / "glue")),
         out_dir=tmp_path / "report",
         cache_dir=tmp_path / "features",
@@ -113,7 +112,7 @@ def test_cli_run(quick_config, capsys, monkeypatch):
             "--task",
             "sst2",
             "--model",
-            quick_config.model,
+            quick_config.extract.model,
             "--data-dir",
             quick_config.data_dir,
             "--out",
@@ -160,7 +159,7 @@ def test_run_with_finetune_adds_finetune_results(quick_config):
 def test_run_reuses_a_cache_made_by_fewdims_extract(quick_config, monkeypatch):
     """`fewdims extract` (no --out) and `fewdims run` name caches the same way."""
     monkeypatch.chdir(quick_config.out_dir.parent)
-    args = ["extract", "--model", quick_config.model, "--task", "sst2", "--split", "dev"]
+    args = ["extract", "--model", quick_config.extract.model, "--task", "sst2", "--split", "dev"]
     assert (
         main([*args, "--data-dir", quick_config.data_dir, "--device", "cpu", "--batch-size", "16"])
         == 0
