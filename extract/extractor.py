@@ -360,24 +360,26 @@ def extract_split(
         timing = _Timing()
         try:
             with _BackgroundWriter() as writer:
+                context = ExtractionContext(
+                    loaded=loaded,
+                    device=device,
+                    compute_dtype=compute_dtype,
+                    layers=tuple(layers),
+                    config=config,
+                    split=split,
+                    tokenized=tokenized,
+                    plan=plan,
+                    writer=writer,
+                    timing=timing,
+                    progress=progress,
+                    label_dtype=np.dtype(np.float32 if split.is_regression else np.int64),
+                    uses_token_types="token_type_ids"
+                    in getattr(loaded.tokenizer, "model_input_names", []),
+                )
                 for part_index, part in enumerate(plan.parts):
                     if done[part_index]:
                         continue
-                    _extract_part(
-                        loaded,
-                        device,
-                        compute_dtype,
-                        layers,
-                        config,
-                        split,
-                        tokenized,
-                        plan,
-                        part,
-                        part_paths[part_index],
-                        writer,
-                        timing,
-                        progress,
-                    )
+                    _extract_part(context, part, part_paths[part_index])
             meta.extra = {
                 "batch_size": config.batch_size,
                 "device": str(device),
@@ -506,56 +508,54 @@ def merge_if_complete(out_path: str | Path, count: int, *, wait: bool = True) ->
         return merge_shards(shards, out_path)
 
 
-def _extract_part(
-    loaded: LoadedModel,
-    device: torch.device,
-    compute_dtype: str,
-    layers: list[int],
-    config: ExtractConfig,
-    split: Split,
-    tokenized: _Tokenized,
-    plan: _Plan,
-    part: list[int],
-    part_path: Path,
-    writer: _BackgroundWriter,
-    timing: _Timing,
-    progress: ProgressCallback | None,
-) -> None:
-    n_tokens, n_examples = plan.part_sizes(part)
-    label_dtype = np.dtype(np.float32 if split.is_regression else np.int64)
+@dataclass(frozen=True)
+class ExtractionContext:
+    """What every part and batch of one extraction shares, built once in :func:`extract_split`.
+
+    ``layers`` are the resolved hidden-state indices stored (0 = embeddings);
+    ``compute_dtype`` the forward precision (``float32`` or an autocast dtype name);
+    ``label_dtype`` the cache's label dtype (float32 scores or int64 classes);
+    ``uses_token_types`` whether the tokenizer feeds ``token_type_ids`` to the model.
+    ``writer`` and ``timing`` are the run's background writer and its counters (mutated).
+    """
+
+    loaded: LoadedModel
+    device: torch.device
+    compute_dtype: str
+    layers: tuple[int, ...]
+    config: ExtractConfig
+    split: Split
+    tokenized: _Tokenized
+    plan: _Plan
+    writer: _BackgroundWriter
+    timing: _Timing
+    progress: ProgressCallback | None
+    label_dtype: np.dtype
+    uses_token_types: bool
+
+
+def _extract_part(context: ExtractionContext, part: list[int], part_path: Path) -> None:
+    """Forward one part's batches and write them to ``part_path`` (renamed when complete)."""
+    loaded, split, config, writer = context.loaded, context.split, context.config, context.writer
+    n_tokens, n_examples = context.plan.part_sizes(part)
     holder: dict[str, PartWriter] = {}
 
     def open_part() -> None:
         holder["writer"] = PartWriter(
             part_path,
-            n_layers=len(layers),
+            n_layers=len(context.layers),
             n_tokens=n_tokens,
             n_examples=n_examples,
             hidden_size=loaded.hidden_size,
             n_text_columns=len(split.text_columns),
             dtype=config.dtype,
-            label_dtype=label_dtype,
+            label_dtype=context.label_dtype,
             checksum=config.checksum,
         )
 
     writer.submit(open_part)
     try:
-        _run_part_batches(
-            loaded,
-            device,
-            compute_dtype,
-            layers,
-            config,
-            split,
-            tokenized,
-            plan,
-            part,
-            writer,
-            holder,
-            timing,
-            progress,
-            label_dtype,
-        )
+        _run_part_batches(context, part, holder)
         writer.submit(lambda: holder["writer"].finish())
         writer.wait()
     except BaseException:
@@ -566,30 +566,16 @@ def _extract_part(
 
 
 def _run_part_batches(
-    loaded: LoadedModel,
-    device: torch.device,
-    compute_dtype: str,
-    layers: list[int],
-    config: ExtractConfig,
-    split: Split,
-    tokenized: _Tokenized,
-    plan: _Plan,
-    part: list[int],
-    writer: _BackgroundWriter,
-    holder: dict[str, PartWriter],
-    timing: _Timing,
-    progress: ProgressCallback | None,
-    label_dtype: np.dtype,
+    context: ExtractionContext, part: list[int], holder: dict[str, PartWriter]
 ) -> None:
     """Forward each batch of one part and queue its rows for the part writer."""
-    uses_token_types = "token_type_ids" in getattr(loaded.tokenizer, "model_input_names", [])
+    split, tokenized, plan, timing = context.split, context.tokenized, context.plan, context.timing
+    label_dtype, progress = context.label_dtype, context.progress
     for batch_index in part:
         example_ids = plan.batches[batch_index]
-        batch = pad_batch(tokenized, example_ids, loaded.tokenizer.pad_token_id or 0)
+        batch = pad_batch(tokenized, example_ids, context.loaded.tokenizer.pad_token_id or 0)
         started = time.perf_counter()
-        host = _forward_batch(
-            loaded.model, batch, device, compute_dtype, layers, config, uses_token_types
-        )
+        host = _forward_batch(context, batch)
         timing.forward_seconds += time.perf_counter() - started
         real = int(batch["attention_mask"].sum())
         timing.real_tokens += real
@@ -614,7 +600,7 @@ def _run_part_batches(
             "truncated": tokenized.truncated[example_ids],
             "texts": [split.texts[i] for i in example_ids],
         }
-        writer.submit(
+        context.writer.submit(
             lambda host=host, rows=per_example: holder["writer"].write_batch(
                 **_materialise(host), **rows
             )
@@ -656,21 +642,15 @@ def pad_batch(rows: TokenRows, example_ids: np.ndarray, pad_id: int) -> dict[str
     }
 
 
-def _forward_batch(
-    model: torch.nn.Module,
-    batch: dict[str, np.ndarray],
-    device: torch.device,
-    compute_dtype: str,
-    layers: list[int],
-    config: ExtractConfig,
-    uses_token_types: bool,
-) -> dict[str, Any]:
+def _forward_batch(context: ExtractionContext, batch: dict[str, np.ndarray]) -> dict[str, Any]:
     """One forward pass; returns host-side tensors (copies may still be in flight on CUDA)."""
+    model, device, config = context.loaded.model, context.device, context.config
+    compute_dtype, layers = context.compute_dtype, context.layers
     inputs = {
         "input_ids": torch.from_numpy(batch["input_ids"]).to(device),
         "attention_mask": torch.from_numpy(batch["attention_mask"]).to(device),
     }
-    if uses_token_types:
+    if context.uses_token_types:
         inputs["token_type_ids"] = torch.from_numpy(batch["token_type_ids"]).to(device)
     mask = inputs["attention_mask"]
     special = torch.from_numpy(batch["special"]).to(device)
