@@ -121,6 +121,7 @@ def _shortlist(
     dims: np.ndarray,
     coef: np.ndarray,
     criterion: np.ndarray,
+    *,
     pool_size: int,
     top_k: int,
     pool_metric: np.ndarray | None = None,
@@ -155,7 +156,7 @@ def run_pairs(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     candidates = all_pairs(problem.n_dims)
     coef, criterion = screen.extend(np.empty(0, np.int64), candidates)
     chosen = _shortlist(
-        problem, screen, candidates, coef, criterion, config.pool_size, config.top_k
+        problem, screen, candidates, coef, criterion, pool_size=config.pool_size, top_k=config.top_k
     )
     _, train, evaluation = _final(problem, chosen.dims, chosen.exact)
     top = [
@@ -240,7 +241,14 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     coef, criterion = screen.extend(np.empty(0, np.int64), singles)
     per_dim = validation_primary(problem, screen.subset_fit(singles, coef))
     chosen = _shortlist(
-        problem, screen, singles, coef, criterion, problem.n_dims, config.top_k, per_dim
+        problem,
+        screen,
+        singles,
+        coef,
+        criterion,
+        pool_size=problem.n_dims,
+        top_k=config.top_k,
+        pool_metric=per_dim,
     )
     _, train, evaluation = _final(problem, chosen.dims[:1], chosen.exact.take(np.array([0])))
     leaders = chosen.dims[:, 0]

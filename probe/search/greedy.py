@@ -50,7 +50,13 @@ def search(
         dims = np.concatenate([np.tile(selected, (remaining.size, 1)), remaining[:, None]], axis=1)
         pool = keep_best(criterion, min(config.pool_size, POOL_PER_EXACT * config.greedy_top_k))
         chosen = shortlist(
-            problem, screen, dims[pool], coef[pool], criterion[pool], config.greedy_top_k, previous
+            problem,
+            screen,
+            dims[pool],
+            coef[pool],
+            criterion[pool],
+            top_k=config.greedy_top_k,
+            previous=previous,
         )
         selected = chosen.dims[0]
         previous = chosen.exact.take(np.array([0]))

@@ -29,7 +29,7 @@ def search(problem: Problem, config: SearchConfig) -> Shortlist:
         coef, criterion = screen.extend(np.empty(0, np.int64), candidates)
         pool = keep_best(criterion, config.pool_size)
         problem.memo["pairs"] = shortlist(
-            problem, screen, candidates[pool], coef[pool], criterion[pool], config.top_k
+            problem, screen, candidates[pool], coef[pool], criterion[pool], top_k=config.top_k
         )
     return problem.memo["pairs"]
 

@@ -56,7 +56,11 @@ def best_singles(
     singles = np.arange(problem.n_dims, dtype=np.int64)[:, None]
     coef, criterion = screen.extend(np.empty(0, np.int64), singles)
     per_dim = problem.validation_primary(screen.subset_fit(singles, coef))
-    return shortlist(problem, screen, singles, coef, criterion, config.top_k), per_dim, criterion
+    return (
+        shortlist(problem, screen, singles, coef, criterion, top_k=config.top_k),
+        per_dim,
+        criterion,
+    )
 
 
 def run(problem: Problem, config: SearchConfig) -> MethodOutcome:

@@ -68,6 +68,7 @@ def shortlist(
     dims: np.ndarray,
     coef: np.ndarray,
     criterion: np.ndarray,
+    *,
     top_k: int,
     previous: SubsetFit | None = None,
 ) -> Shortlist:

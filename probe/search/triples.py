@@ -58,7 +58,9 @@ def search(problem: Problem, config: SearchConfig) -> Shortlist:
     if "triples" not in problem.memo:
         screen = GramScreen.for_problem(problem)
         dims, coef, criterion = screen_triples(screen, config.pool_size)
-        problem.memo["triples"] = shortlist(problem, screen, dims, coef, criterion, config.top_k)
+        problem.memo["triples"] = shortlist(
+            problem, screen, dims, coef, criterion, top_k=config.top_k
+        )
     return problem.memo["triples"]
 
 
