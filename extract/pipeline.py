@@ -18,7 +18,7 @@ from pathlib import Path
 from extract.datasets import Split, load_split
 from extract.extractor import ExtractConfig, ExtractSummary, extract_split
 from extract.model import LoadedModel, load_model, resolve_device
-from probe.cache import default_cache_path
+from probe.cache import DEFAULT_CACHE_DIR, default_cache_path
 from probe.errors import DataError
 from probe.results import DimsChoice
 from probe.search import DEFAULT_METHODS, SearchConfig
@@ -38,12 +38,13 @@ class RunConfig:
     seeded fraction of dev and evaluate on the rest; the cache and results name the parts
     ``dev-part1`` / ``dev-part2`` so nobody mistakes them for the official splits.
     The model is ``extract.model``, the one place its name is kept (fine-tuning uses it too).
+    ``out_dir`` None is ``reports/<task>-<task>...`` (:meth:`report_dir`).
     """
 
     tasks: list[str]
     data_dir: str | None = None
-    out_dir: Path = Path("reports") / "run"
-    cache_dir: Path = Path("data") / "features"
+    out_dir: Path | None = None
+    cache_dir: Path = DEFAULT_CACHE_DIR
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     train_from_dev: float | None = None
@@ -58,6 +59,10 @@ class RunConfig:
     finetune: bool = False
     finetune_epochs: int = 1
     finetune_max_train_examples: int | None = 2000
+
+    def report_dir(self) -> Path:
+        """The report folder: ``out_dir``, or ``reports/`` + the task names joined by '-'."""
+        return self.out_dir or Path("reports") / "-".join(self.tasks)
 
 
 @dataclass
@@ -154,7 +159,7 @@ def run_pipeline(
         say(f"probing {task}: {', '.join(config.methods)}")
         n_groups = len(config.layers or summaries[0].meta.layers) * len(config.poolings)
         results = run_sweep(spec, progress=_group_progress(progress, task, n_groups))
-        probe_path = config.out_dir / "results" / f"{results.task}-probe.json"
+        probe_path = config.report_dir() / "results" / f"{results.task}-probe.json"
         results.save(probe_path)
         results_paths.append(probe_path)
         run = TaskRun(task, summaries[0], summaries[1], probe_path)
@@ -163,8 +168,8 @@ def run_pipeline(
             run.finetune_results = _finetune_best(config, train, evaluation, best_pair, say)
             results_paths.extend(run.finetune_results)
         runs.append(run)
-    say(f"rendering report into {config.out_dir}")
-    paths = render_report(results_paths, config.out_dir)
+    say(f"rendering report into {config.report_dir()}")
+    paths = render_report(results_paths, config.report_dir())
     return RunOutcome(runs, paths.html, paths.markdown, list(paths.warnings))
 
 
@@ -205,7 +210,7 @@ def _finetune_best(
     outputs = []
     for label, choice in (("best-pair", best_pair), ("all-dims", None)):
         say(f"fine-tuning {train.task} ({label})")
-        out = config.out_dir / "results" / f"{train.task}-finetune-{label}.json"
+        out = config.report_dir() / "results" / f"{train.task}-finetune-{label}.json"
         run_finetune(
             [data],
             FinetuneConfig(

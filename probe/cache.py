@@ -1130,6 +1130,10 @@ def describe(cache: Cache) -> dict[str, str]:
     }
 
 
+# Where caches go unless the user names a path: ``fewdims extract`` and ``fewdims run`` both.
+DEFAULT_CACHE_DIR = Path("data") / "features"
+
+
 def default_cache_path(
     cache_dir: str | Path, model_name: str, task: str, split: str, tag: str = ""
 ) -> Path:

@@ -6,12 +6,14 @@ checkpoint, so a resumed run can prove it continues the same run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from extract.finetune.head import HEADS
 from extract.model import DEFAULT_MODEL
-from extract.pooling import POOLINGS
 from probe.errors import ModelError
+from probe.vocabulary import POOLINGS
 
 DEFAULT_HEAD_LR = 1e-3
 
@@ -57,30 +59,36 @@ class FinetuneConfig:
     trust_remote_code: bool = False
 
     def check(self) -> None:
-        """Raise ``ModelError`` naming the bad setting and its valid range."""
-        if self.head not in HEADS:
-            raise ModelError(f"Unknown --head {self.head!r}; choose one of {', '.join(HEADS)}.")
-        if self.pooling is not None and self.pooling not in POOLINGS:
-            raise ModelError(
-                f"Unknown --pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}."
-            )
+        """Raise ``ModelError`` naming the bad setting and its valid range.
+
+        Declarative, like scikit-learn's ``_parameter_constraints``: :data:`CHOICES` and
+        :data:`LIMITS` below are the whole rule set, checked in table order.
+        """
+        for name, (flag, allowed) in CHOICES.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ModelError(f"Unknown {flag} {value!r}; choose one of {', '.join(allowed)}.")
         if self.dims_from and self.dims.strip().lower() != "all":
             raise ModelError("Pass --dims or --dims-from, not both.")
-        for name, value, low in (
-            ("--epochs", self.epochs, 1),
-            ("--batch-size", self.batch_size, 1),
-            ("--max-length", self.max_length, 2),
-        ):
-            if value < low:
-                raise ModelError(f"{name} must be at least {low} (got {value}).")
-        for name, value in (("--lr", self.lr), ("--head-lr", self.head_lr)):
-            if not value > 0:
-                raise ModelError(f"{name} must be positive (got {value}).")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ModelError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio}).")
-        for name, value in (
-            ("--max-train-examples", self.max_train_examples),
-            ("--max-eval-examples", self.max_eval_examples),
-        ):
-            if value is not None and value < 1:
-                raise ModelError(f"{name} must be at least 1 (got {value}).")
+        for name, (flag, holds, requirement) in LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and not holds(value):
+                raise ModelError(f"{flag} {requirement} (got {value}).")
+
+
+# field -> (flag, allowed values); None means "not set" and is allowed.
+CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "head": ("--head", tuple(HEADS)),
+    "pooling": ("--pooling", POOLINGS),
+}
+# field -> (flag, test, requirement); None means "not set" (no limit) and is allowed.
+LIMITS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
+    "epochs": ("--epochs", lambda value: value >= 1, "must be at least 1"),
+    "batch_size": ("--batch-size", lambda value: value >= 1, "must be at least 1"),
+    "max_length": ("--max-length", lambda value: value >= 2, "must be at least 2"),
+    "lr": ("--lr", lambda value: value > 0, "must be positive"),
+    "head_lr": ("--head-lr", lambda value: value > 0, "must be positive"),
+    "warmup_ratio": ("--warmup-ratio", lambda value: 0 <= value < 1, "must be in [0, 1)"),
+    "max_train_examples": ("--max-train-examples", lambda value: value >= 1, "must be at least 1"),
+    "max_eval_examples": ("--max-eval-examples", lambda value: value >= 1, "must be at least 1"),
+}

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from probe.commands.options import add_maxnorm_option, add_model_options
 from probe.errors import FewdimsError
 from probe.vocabulary import parse_layers
 
@@ -71,11 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "states for every real token, plus pooled sentence vectors, to one HDF5 file. "
         "Re-running the same command resumes an interrupted run or reuses a finished cache.",
     )
-    parser.add_argument(
-        "--model",
-        default="default",
-        help="local path, hub name, or 'default' (the packaged all-MiniLM-L6-v2)",
-    )
+    add_model_options(parser)
     add_data_arguments(parser)
     parser.add_argument(
         "--split", default="dev", help="train, dev (validation), test, ... (default dev)"
@@ -83,10 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", help="cache path (default data/features/<model>/<task>-<split>.h5)"
     )
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-examples", type=int, help="only the first N examples (quick runs)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
         "--dtype",
         default="float16",
@@ -102,11 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--layers", default="all", help="'all' or hidden-state indices, e.g. 0,6,12 or 4-12"
     )
-    parser.add_argument(
-        "--maxnorm-include-special",
-        action="store_true",
-        help="let [CLS]/[SEP] be chosen by maxnorm pooling (default: word tokens only)",
-    )
+    add_maxnorm_option(parser)
     parser.add_argument(
         "--compression",
         choices=["gzip", "lzf"],
@@ -160,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
     from extract.extractor import ExtractConfig, extract_split, merge_if_complete
     from extract.model import resolve_model_path
-    from probe.cache import default_cache_path, shard_path
+    from probe.cache import DEFAULT_CACHE_DIR, default_cache_path, shard_path
 
     shard_index, shard_count = resolve_shard(args)
     part_tokens = part_tokens_from_env()
@@ -187,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out)
         if args.out
         else default_cache_path(
-            Path("data") / "features", resolve_model_path(args.model)[0], split.task, split.split
+            DEFAULT_CACHE_DIR, resolve_model_path(args.model)[0], split.task, split.split
         )
     )
     out = shard_path(merged_out, shard_index, shard_count) if shard_count > 1 else merged_out

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from probe.commands.extract import add_data_arguments, load_data
+from probe.commands.options import add_maxnorm_option, add_model_options
 from probe.errors import DataError
+from probe.vocabulary import POOLINGS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,11 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "writes a results file `fewdims report` can set beside frozen probes. Re-running the "
         "same command resumes an interrupted run from its last finished epoch.",
     )
-    parser.add_argument(
-        "--model",
-        default="default",
-        help="local path, hub name, or 'default' (the packaged all-MiniLM-L6-v2)",
-    )
+    add_model_options(parser)
     add_data_arguments(parser)
     parser.add_argument(
         "--eval-file", help="with --data-file: the labeled file to evaluate on (same columns)"
@@ -41,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--pooling",
-        choices=["cls", "mean", "maxnorm"],
+        choices=POOLINGS,
         help="sentence vector the head reads (default cls, or the --dims-from cell's)",
     )
     parser.add_argument(
@@ -82,15 +80,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--warmup-ratio", type=float, default=0.0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument(
-        "--maxnorm-include-special",
-        action="store_true",
-        help="let [CLS]/[SEP] be chosen by maxnorm pooling (default: word tokens only)",
-    )
+    add_maxnorm_option(parser)
     parser.add_argument(
         "--save-model", metavar="DIR", help="write the fine-tuned encoder + tokenizer here"
     )

@@ -10,16 +10,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-METHOD_HELP = (
-    "comma-separated search methods (default: %(default)s). Available: full, rank, pairs, "
-    "triples, greedy, backward, random, control. triples is not a default: 75 M candidates "
-    "at hidden size 768 take tens of seconds per (layer, pooling) cell on a laptop."
-)
+from probe.commands.options import add_sweep_options, sweep_selection
 
 
 def add_parser(subparsers: Any) -> None:
-    from probe.search import DEFAULT_METHODS
-
     parser = subparsers.add_parser(
         "probe",
         help="find which layer, pooling and how few hidden dims a task needs (cached features)",
@@ -35,29 +29,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--out", required=True, type=Path, metavar="RESULTS.json", help="results file to write"
     )
-    parser.add_argument(
-        "--layers",
-        default="all",
-        help="'all' or comma-separated layer indices, e.g. 0,6,-1 (default: all)",
-    )
-    parser.add_argument(
-        "--pooling",
-        default="cls,mean,maxnorm",
-        help="comma-separated poolings (default: %(default)s), or 'tokens': every word token "
-        "a row labelled with its sentence's label, probed out of core",
-    )
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=METHOD_HELP)
-    parser.add_argument(
-        "--k", type=int, default=16, help="largest subset for greedy/backward/random/control (16)"
-    )
+    add_sweep_options(parser, token_rows=True)
     parser.add_argument(
         "--top-k", type=int, default=50, help="screened candidates re-fitted exactly (50)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the inner split and random draws (0)"
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="(layer, pooling) groups run in parallel (1)"
     )
     parser.add_argument(
         "--validation-fraction",
@@ -119,9 +93,9 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probe.search import METHOD_MODULES, SearchConfig
+    from probe.search import SearchConfig
     from probe.sweep import SweepSpec, run_sweep
-    from probe.vocabulary import ROW_KINDS, parse_layers, parse_names
+    from probe.vocabulary import ROW_KINDS
 
     config = SearchConfig(
         k=args.k,
@@ -135,9 +109,7 @@ def run(args: argparse.Namespace) -> int:
     spec = SweepSpec(
         train_path=str(args.train),
         eval_path=str(args.eval),
-        layers=parse_layers(args.layers),
-        poolings=parse_names(args.pooling, ROW_KINDS, "--pooling"),
-        methods=parse_names(args.methods, tuple(METHOD_MODULES), "--methods"),
+        **sweep_selection(args, ROW_KINDS),
         config=config,
         validation_fraction=args.validation_fraction,
         C=args.C,

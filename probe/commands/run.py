@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from probe.cache import DEFAULT_CACHE_DIR
+from probe.commands.options import add_model_options, add_sweep_options, sweep_selection
+
 
 def add_parser(subparsers: Any) -> None:
-    from probe.search import DEFAULT_METHODS
-
     parser = subparsers.add_parser(
         "run",
         help="model + task(s) → caches → probe sweep → (fine-tune) → report, in one command",
@@ -24,16 +25,17 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--task", required=True, help="GLUE task(s), comma-separated: sst2,cola,stsb"
     )
-    parser.add_argument(
-        "--model",
-        default="default",
-        help="local path, hub name, or 'default' (the packaged all-MiniLM-L6-v2)",
-    )
+    add_model_options(parser)
     parser.add_argument(
         "--data-dir", help="GLUE TSV folder (default $FEWDIMS_DATA, else data/glue, else the hub)"
     )
     parser.add_argument("--out", type=Path, help="report folder (default reports/<tasks>)")
-    parser.add_argument("--cache-dir", type=Path, default=Path("data") / "features")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE_DIR,
+        help="where caches are made and reused (default: %(default)s, as fewdims extract)",
+    )
     parser.add_argument(
         "--max-train-examples",
         type=int,
@@ -47,17 +49,7 @@ def add_parser(subparsers: Any) -> None:
         help="no train split available: train on this seeded fraction of dev, "
         "evaluate on the rest (named dev-part1/dev-part2 everywhere)",
     )
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="probe methods")
-    parser.add_argument("--layers", default="all", help="'all' or e.g. 0,3,-1")
-    parser.add_argument("--pooling", default="cls,mean,maxnorm")
-    parser.add_argument(
-        "--k", type=int, default=16, help="largest subset for greedy/random/control"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=1, help="(layer, pooling) groups in parallel")
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="auto")
+    add_sweep_options(parser, token_rows=False)
     parser.add_argument(
         "--finetune", action="store_true", help="also fine-tune with the best probe dims"
     )
@@ -71,14 +63,13 @@ def run(args: argparse.Namespace) -> int:
 
     from extract.extractor import ExtractConfig
     from extract.pipeline import RunConfig, run_pipeline
-    from probe.search import METHOD_MODULES
-    from probe.vocabulary import POOLINGS, parse_layers, parse_names
+    from probe.vocabulary import POOLINGS
 
     tasks = [task.strip() for task in args.task.split(",") if task.strip()]
     config = RunConfig(
         tasks=tasks,
         data_dir=args.data_dir,
-        out_dir=args.out or Path("reports") / "-".join(tasks),
+        out_dir=args.out,
         cache_dir=args.cache_dir,
         max_train_examples=args.max_train_examples,
         max_eval_examples=args.max_eval_examples,
@@ -90,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             device=args.device,
         ),
-        methods=parse_names(args.methods, tuple(METHOD_MODULES), "--methods"),
-        layers=parse_layers(args.layers),
-        poolings=parse_names(args.pooling, POOLINGS, "--pooling"),
+        **sweep_selection(args, POOLINGS),
         k=args.k,
         seed=args.seed,
         jobs=args.jobs,

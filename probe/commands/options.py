@@ -1,0 +1,88 @@
+"""Command-line flags that several commands share, each declared once beside its parser.
+
+``fewdims extract``, ``finetune`` and ``run`` all run a model (``--model``, ``--max-length``,
+``--batch-size``, ``--device``); ``fewdims probe`` and ``run`` both choose a sweep
+(``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``). Each flag is
+declared here once, with one help text, and :func:`sweep_selection` reads the sweep's lists
+back with the one grammar of :mod:`probe.vocabulary`.
+
+Why here and not as ``add_arguments`` on the config dataclasses: ``ExtractConfig``,
+``FinetuneConfig`` and ``RunConfig`` live in modules that import torch, and the parser must
+build on a core install without it (``fewdims --help``, ``probe``, ``report``). Torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from probe.search import DEFAULT_METHODS, METHOD_MODULES
+from probe.vocabulary import POOLINGS, TOKEN_ROWS, parse_layers, parse_names
+
+METHOD_HELP = (
+    "comma-separated search methods (default: %(default)s). Available: full, rank, pairs, "
+    "triples, greedy, backward, random, control. triples is not a default: 75 M candidates "
+    "at hidden size 768 take tens of seconds per (layer, pooling) cell on a laptop."
+)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--max-length``, ``--batch-size``, ``--device``: how a model runs."""
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="local path, hub name, or 'default' (the packaged all-MiniLM-L6-v2)",
+    )
+    parser.add_argument(
+        "--max-length", type=int, default=128, help="tokens per input, longer ones are cut (128)"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="examples per batch (32)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+
+
+def add_maxnorm_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--maxnorm-include-special",
+        action="store_true",
+        help="let [CLS]/[SEP] be chosen by maxnorm pooling (default: word tokens only)",
+    )
+
+
+def add_sweep_options(parser: argparse.ArgumentParser, *, token_rows: bool) -> None:
+    """``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``.
+
+    ``token_rows``: whether ``--pooling`` may name ``tokens`` (``fewdims probe`` reads them
+    out of core; ``fewdims run`` probes pooled rows only).
+    """
+    parser.add_argument(
+        "--layers",
+        default="all",
+        help="'all' or hidden-state indices and ranges, e.g. 0,6,-1 or 4-12 (default: all)",
+    )
+    pooling_help = "comma-separated poolings (default: %(default)s)"
+    if token_rows:
+        pooling_help += (
+            f", or '{TOKEN_ROWS}': every word token a row labelled with its sentence's label, "
+            "probed out of core"
+        )
+    parser.add_argument("--pooling", default=",".join(POOLINGS), help=pooling_help)
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=METHOD_HELP)
+    parser.add_argument(
+        "--k", type=int, default=16, help="largest subset for greedy/backward/random/control (16)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the inner split and random draws (0)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="(layer, pooling) groups run in parallel (1)"
+    )
+
+
+def sweep_selection(args: argparse.Namespace, row_kinds: Sequence[str]) -> dict[str, Any]:
+    """``layers``, ``poolings`` and ``methods`` of :func:`add_sweep_options`, parsed."""
+    return {
+        "layers": parse_layers(args.layers),
+        "poolings": parse_names(args.pooling, row_kinds, "--pooling"),
+        "methods": parse_names(args.methods, tuple(METHOD_MODULES), "--methods"),
+    }
