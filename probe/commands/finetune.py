@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from extract.finetune import FinetuneConfig, TrainProgress, run_finetune
+    from extract.finetune.dims import dims_from_results
 
     config = FinetuneConfig(
         model=args.model,
@@ -156,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
     )
     config.check()
     tasks = _load_tasks(args)
+    # The RESULTS.json[:LAYER[:POOLING[:METHOD[:K]]]] string is parsed here, at the edge;
+    # the library takes the typed choice (config.dims_from stays as the recorded argument).
+    choice = dims_from_results(args.dims_from) if args.dims_from else None
     bars: dict[str, tqdm] = {}
 
     def progress(event: TrainProgress) -> None:
@@ -184,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     try:
-        results = run_finetune(tasks, config, Path(args.out), progress=progress)
+        results = run_finetune(tasks, config, Path(args.out), progress=progress, choice=choice)
     finally:
         if "bar" in bars:
             bars.pop("bar").close()
