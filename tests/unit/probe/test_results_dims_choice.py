@@ -65,12 +65,3 @@ def test_no_match_and_wrong_kind_name_the_cells_and_the_fix():
     results.kind = "finetune"
     with pytest.raises(ResultsError, match="written by `fewdims probe`"):
         results.dims_choice()
-
-
-def test_same_choice_from_the_file_string_form(tmp_path):
-    from extract.finetune.dims import dims_from_results
-
-    path = probe_results().save(tmp_path / "r.json")
-    assert dims_from_results(f"{path}:2:mean:greedy:2") == probe_results().dims_choice(
-        2, "mean", "greedy", 2, source=str(path)
-    )
