@@ -26,6 +26,7 @@ the number of classes for multinomial logistic.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -384,7 +385,16 @@ def _newton_multinomial(
     return flat.reshape(n_candidates, n_classes, n_features).transpose(0, 2, 1)
 
 
-def _damped_update(design, theta, eta, step, objective_of, eta_of, safe_eta_step, column_reach):
+def _damped_update(
+    design: np.ndarray,
+    theta: np.ndarray,
+    eta: np.ndarray,
+    step: np.ndarray,
+    objective_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    eta_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    safe_eta_step: float,
+    column_reach: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Take the Newton ``step``; damp (halve) it only where a full step could go uphill.
 
     Why no line search in general: the logistic loss is generalised self-concordant (its
@@ -395,6 +405,11 @@ def _damped_update(design, theta, eta, step, objective_of, eta_of, safe_eta_step
     so trial points cost no matmul. ``column_reach`` (m, q) = max |x| per design row bounds
     the score change of a step without touching the data. Returns the new ``theta`` and
     scores ``eta``.
+
+    Shapes (m candidates, q design columns, r = classes or 1): ``theta`` and ``step``
+    (m, r * q); ``eta`` (m, n) or (m, c, n) scores = ``eta_of(design, theta)``;
+    ``objective_of(eta, theta)`` → (m,) objective values. A numeric kernel: its eight
+    positional arrays are one batched solve (allowed in the positional-parameter scan).
     """
     new_theta = theta + step
     # |change of any score| <= sum_j |step_kj| * max_i |x_ij|: checked without a data pass
