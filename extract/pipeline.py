@@ -22,7 +22,7 @@ from probe.cache import DEFAULT_CACHE_DIR, default_cache_path
 from probe.errors import DataError
 from probe.results import DimsChoice
 from probe.search import DEFAULT_METHODS, SearchConfig
-from probe.sweep import SweepSpec, run_sweep
+from probe.sweep import SweepSpec, run_sweep, solver_warning_summary
 from probe.tasks import get_task
 
 EventCallback = Callable[[str], None]
@@ -161,6 +161,9 @@ def run_pipeline(
         results = run_sweep(spec, progress=_group_progress(progress, task, n_groups))
         probe_path = config.report_dir() / "results" / f"{results.task}-probe.json"
         results.save(probe_path)
+        note = solver_warning_summary(results)
+        if note:
+            say(f"note: {note}")
         results_paths.append(probe_path)
         run = TaskRun(task, summaries[0], summaries[1], probe_path)
         if config.finetune:

@@ -267,6 +267,24 @@ def run_sweep(
     return results
 
 
+def solver_warning_summary(results: ResultsFile) -> str | None:
+    """One readable line about cells whose solver stopped early, or None if none did.
+
+    The solver's own messages stay in each cell's ``details["solver_warnings"]``; the
+    command line shows this line once instead of scikit-learn's warning blocks.
+    """
+    flagged = [cell for cell in results.cells if cell.details.get("solver_warnings")]
+    if not flagged:
+        return None
+    places = [f"layer {cell.layer} {cell.pooling} {cell.method}" for cell in flagged]
+    shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+    return (
+        f"{len(flagged)} of {len(results.cells)} cells had a solver stop before converging "
+        f"or meet an ill-conditioned matrix ({shown}); their scores are reported as fitted, "
+        "and the solver's message is in the cell's details[\"solver_warnings\"]."
+    )
+
+
 __all__ = [
     "METHOD_MODULES",
     "PROTOCOL",
@@ -279,5 +297,6 @@ __all__ = [
     "problem_settings",
     "run_group",
     "run_sweep",
+    "solver_warning_summary",
     "task_facts",
 ]

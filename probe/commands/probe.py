@@ -94,7 +94,7 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from probe.search import SearchConfig
-    from probe.sweep import SweepSpec, run_sweep
+    from probe.sweep import SweepSpec, run_sweep, solver_warning_summary
     from probe.vocabulary import ROW_KINDS
 
     config = SearchConfig(
@@ -150,5 +150,8 @@ def run(args: argparse.Namespace) -> int:
             f"note: {', '.join(streamed['row_kinds'])} rows were probed out of core, where "
             f"{', '.join(streamed['skipped_methods'])} do not run (skipped there)"
         )
+    note = solver_warning_summary(results)
+    if note:
+        print(f"note: {note}")
     print(f"wrote {path} ({len(results.cells)} cells)")
     return 0

@@ -62,6 +62,11 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
     }
     if not problem.is_classification:
         details["alpha"] = grid[best]
+    unconverged = [
+        line for fit in (*fits, train_fit) if fit is not None for line in fit.solver_warnings
+    ]
+    if unconverged:
+        details["solver_warnings"] = list(dict.fromkeys(unconverged))
     return MethodOutcome(dims=[], scores=scores, details=details)
 
 

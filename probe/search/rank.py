@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import lars_path_gram
 
+from probe.linear import solver_warnings
 from probe.metrics import rank_key
 from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.full import full_probe
@@ -27,20 +28,28 @@ from probe.search.select import Shortlist, exact_shortlist, final_scores, shortl
 L1_MAX_STEPS = 100
 
 
-def l1_order(screen: GramScreen, n_fit: int, max_steps: int = L1_MAX_STEPS) -> np.ndarray:
-    """Dims by the lasso-path step at which they first enter (ties and never-entered: by index)."""
+def l1_order(
+    screen: GramScreen, n_fit: int, max_steps: int = L1_MAX_STEPS, notes: list[str] | None = None
+) -> np.ndarray:
+    """Dims by the lasso-path step at which they first enter (ties and never-entered: by index).
+
+    LARS warnings (a degenerate active set, an early stop) are appended to ``notes``.
+    """
     n_dims = screen.n_dims
     gram = screen.fit_gram.copy()
     gram[np.diag_indices_from(gram)] -= screen.ridge  # the plain least-squares Gram
     entry = np.full(n_dims, np.inf)
     for column in range(screen.fit_cross.shape[1]):
-        _, _, coefs = lars_path_gram(
-            screen.fit_cross[:, column],
-            gram,
-            n_samples=n_fit,
-            method="lasso",
-            max_iter=min(max_steps, n_dims),
-        )
+        with solver_warnings() as caught:
+            _, _, coefs = lars_path_gram(
+                screen.fit_cross[:, column],
+                gram,
+                n_samples=n_fit,
+                method="lasso",
+                max_iter=min(max_steps, n_dims),
+            )
+        if notes is not None:
+            notes.extend(line for line in caught if line not in notes)
         nonzero = coefs != 0  # (D, n_steps)
         first_step = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), np.inf)
         entry = np.minimum(entry, first_step)
@@ -70,10 +79,13 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
     rest = np.setdiff1d(np.arange(problem.n_dims), leaders)
     rest = rest[np.lexsort((criterion[rest], -rank_key(per_dim[rest])))]
     univariate = np.concatenate([leaders, rest])
-    weight_mass = np.abs(full_probe(problem).coef[0]).sum(axis=1)  # (D,)
+    fitted_here = "full_probe" not in problem.memo  # else ``full`` recorded its warnings
+    full = full_probe(problem)
+    weight_mass = np.abs(full.coef[0]).sum(axis=1)  # (D,)
+    notes = list(full.solver_warnings) if fitted_here else []
     orderings = {
         "univariate": univariate.tolist(),
-        "l1": l1_order(GramScreen.for_problem(problem), problem.n_fit).tolist(),
+        "l1": l1_order(GramScreen.for_problem(problem), problem.n_fit, notes=notes).tolist(),
         "weight": np.lexsort((np.arange(problem.n_dims), -weight_mass)).tolist(),
     }
     steps = []
@@ -88,14 +100,14 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
                 "eval": subset_finals.eval[0],
             }
         )
+    details = {
+        "per_dim_validation": per_dim.tolist(),
+        "per_dim_source": "screen",
+        "orderings": orderings,
+        "top": top_records(selected, finals),
+    }
+    if notes:
+        details["solver_warnings"] = notes
     return MethodOutcome(
-        dims=[int(leaders[0])],
-        scores=finals.scores(),
-        steps=steps,
-        details={
-            "per_dim_validation": per_dim.tolist(),
-            "per_dim_source": "screen",
-            "orderings": orderings,
-            "top": top_records(selected, finals),
-        },
+        dims=[int(leaders[0])], scores=finals.scores(), steps=steps, details=details
     )
