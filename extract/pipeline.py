@@ -19,6 +19,7 @@ from extract.datasets import Split, load_split
 from extract.extractor import ExtractConfig, ExtractSummary, extract_split
 from extract.model import LoadedModel, load_model, resolve_device
 from probe.cache import DEFAULT_CACHE_DIR, default_cache_path
+from probe.cluster import check_scheduler
 from probe.errors import DataError
 from probe.results import DimsChoice
 from probe.search import DEFAULT_METHODS, SearchConfig
@@ -56,6 +57,7 @@ class RunConfig:
     k: int = 16
     seed: int = 0
     jobs: int = 1
+    scheduler: str | None = None
     finetune: bool = False
     finetune_epochs: int = 1
     finetune_max_train_examples: int | None = 2000
@@ -123,6 +125,8 @@ def run_pipeline(
     if not config.tasks:
         raise DataError("Pass at least one task, e.g. --task sst2 or --task sst2,cola.")
     task_inputs = [(task, *task_splits(task, config)) for task in config.tasks]
+    if config.scheduler:  # fail in seconds, not after the extraction
+        check_scheduler(config.scheduler)
     if loaded is None:
         say(f"loading model {config.extract.model}")
         loaded = load_model(
@@ -155,6 +159,7 @@ def run_pipeline(
             methods=config.methods,
             config=SearchConfig(k=config.k, seed=config.seed),
             jobs=config.jobs,
+            scheduler=config.scheduler,
         )
         say(f"probing {task}: {', '.join(config.methods)}")
         n_groups = len(config.layers or summaries[0].meta.layers) * len(config.poolings)

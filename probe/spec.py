@@ -23,6 +23,8 @@ class SweepSpec:
     ``layers`` empty = every stored layer (negative values count from the last).
     ``balanced``: ``class_weight="balanced"`` for classification probes (default: without it
     1-3-dim probes on skewed tasks such as CoLA predict the majority class, MCC 0).
+    ``jobs`` / ``scheduler``: where the groups run (see :mod:`probe.cluster`); they never
+    change a number, and the scheduler address is not saved.
     """
 
     train_path: str
@@ -38,6 +40,7 @@ class SweepSpec:
     jobs: int = 1
     out_of_core: str = "auto"
     chunk_rows: int | None = None
+    scheduler: str | None = None
 
 
 OUT_OF_CORE_MODES = ("auto", "always", "never")

@@ -7,10 +7,11 @@ cache, report on the eval cache) and runs every requested method on it, sharing 
 screen and intermediate searches between methods. Memory is bounded by one slice (plus the
 small eval slice) per worker.
 
-Cell groups run serially or, with ``jobs > 1``, in joblib's process backend. Every random
-choice is seeded from ``(seed, ...)`` inside the group — never from execution order — so
-the two give the same results (a test checks it). Workers open the caches themselves; only
-paths and settings cross process boundaries.
+Cell groups run serially, with ``jobs > 1`` in joblib's process backend, or with a
+``scheduler`` address on a Dask cluster (:mod:`probe.cluster`). Every random choice is
+seeded from ``(seed, ...)`` inside the group — never from execution order — so all three
+give the same results (tests check it). Workers open the caches themselves; only paths and
+settings cross process boundaries.
 
 Slices that do not fit in memory — token-level rows (``pooling="tokens"``: every word token
 a row) always, and pooled slices whose in-memory cost exceeds half of what this process may
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from probe.cache import Cache, CacheMeta, check_compatible
+from probe.cluster import Execution, map_in_order
 from probe.errors import CacheError, DataError, FewdimsError
 from probe.outofcore import SUPPORTED_METHODS as OUT_OF_CORE_METHODS
 from probe.outofcore.budget import available_bytes, in_memory_bytes
@@ -142,7 +144,10 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
     if spec.chunk_rows is not None and spec.chunk_rows < 1:
         raise FewdimsError(f"--chunk-rows must be at least 1, got {spec.chunk_rows}.")
     if spec.jobs < 1:
-        raise FewdimsError(f"--jobs must be at least 1, got {spec.jobs}.")
+        raise FewdimsError(
+            f"--jobs must be at least 1 (1 runs the (layer, pooling) groups one after another, "
+            f"N runs N at once), got {spec.jobs}."
+        )
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         check_compatible(train.meta, evaluation.meta, str(spec.train_path), str(spec.eval_path))
         if train.meta.source_sha256 == evaluation.meta.source_sha256:
@@ -203,6 +208,7 @@ def out_of_core_kinds(
 
 def _spec_record(spec: SweepSpec, layers: list[int]) -> dict[str, Any]:
     record = asdict(spec)
+    record.pop("scheduler")  # where the groups ran, not what determines the numbers
     record["layers"] = layers
     record["class_weight"] = "balanced" if spec.balanced else None
     return record
@@ -246,17 +252,13 @@ def run_sweep(
     ``progress`` is called after each (layer, pooling) group, in grid order.
     """
     facts, groups, provenance = plan(spec)
-    if spec.jobs == 1:
-        outputs = (run_group(spec, facts, layer, pooling) for layer, pooling in groups)
-    else:
-        from joblib import Parallel, delayed
-
-        # No backend named here: joblib's default (loky processes) applies, and a caller's
-        # `with joblib.parallel_config(backend="dask"):` (or Ray's) takes the grid to a cluster.
-        parallel = Parallel(n_jobs=spec.jobs, return_as="generator")
-        outputs = parallel(
-            delayed(run_group)(spec, facts, layer, pooling) for layer, pooling in groups
-        )
+    # With jobs > 1 and no scheduler, joblib's default backend (loky processes) applies, and
+    # a caller's `with joblib.parallel_config(backend=...)` (threads, Ray) takes its place.
+    outputs = map_in_order(
+        Execution(jobs=spec.jobs, scheduler=spec.scheduler),
+        run_group,
+        [(spec, facts, layer, pooling) for layer, pooling in groups],
+    )
     results = ResultsFile(
         kind="probe", task=facts.name, primary_metric=facts.primary_metric, provenance=provenance
     )

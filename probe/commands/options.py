@@ -2,7 +2,8 @@
 
 ``fewdims extract``, ``finetune`` and ``run`` all run a model (``--model``, ``--max-length``,
 ``--batch-size``, ``--device``); ``fewdims probe`` and ``run`` both choose a sweep
-(``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``). Each flag is
+(``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``,
+``--scheduler``; the last two are declared by :mod:`probe.cluster`, which reads them). Each flag is
 declared here once, with one help text, and :func:`sweep_selection` reads the sweep's lists
 back with the one grammar of :mod:`probe.vocabulary`.
 
@@ -17,13 +18,14 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from probe.cluster import add_execution_options
 from probe.search import DEFAULT_METHODS, METHOD_MODULES
 from probe.vocabulary import POOLINGS, TOKEN_ROWS, parse_layers, parse_names
 
 METHOD_HELP = (
     "comma-separated search methods (default: %(default)s). Available: full, rank, pairs, "
     "triples, greedy, backward, random, control. triples is not a default: 75 M candidates "
-    "at hidden size 768 take tens of seconds per (layer, pooling) cell on a laptop."
+    "at hidden size 768 take 5-10 s per (layer, pooling) cell on a 2-core laptop."
 )
 
 
@@ -50,7 +52,7 @@ def add_maxnorm_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sweep_options(parser: argparse.ArgumentParser, *, token_rows: bool) -> None:
-    """``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``.
+    """``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``, ``--scheduler``.
 
     ``token_rows``: whether ``--pooling`` may name ``tokens`` (``fewdims probe`` reads them
     out of core; ``fewdims run`` probes pooled rows only).
@@ -74,9 +76,7 @@ def add_sweep_options(parser: argparse.ArgumentParser, *, token_rows: bool) -> N
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the inner split and random draws (0)"
     )
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="(layer, pooling) groups run in parallel (1)"
-    )
+    add_execution_options(parser)  # --jobs and --scheduler, owned by probe.cluster
 
 
 def sweep_selection(args: argparse.Namespace, row_kinds: Sequence[str]) -> dict[str, Any]:

@@ -93,10 +93,12 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from probe.cluster import execution_from_args
     from probe.search import SearchConfig
     from probe.sweep import SweepSpec, run_sweep, solver_warning_summary
     from probe.vocabulary import ROW_KINDS
 
+    execution = execution_from_args(args)
     config = SearchConfig(
         k=args.k,
         top_k=args.top_k,
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
         C=args.C,
         balanced=not args.no_balanced,
-        jobs=args.jobs,
+        jobs=execution.jobs,
+        scheduler=execution.scheduler,
         out_of_core=args.out_of_core,
         chunk_rows=args.chunk_rows,
     )

@@ -63,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
 
     from extract.extractor import ExtractConfig
     from extract.pipeline import RunConfig, run_pipeline
+    from probe.cluster import execution_from_args
     from probe.vocabulary import POOLINGS
 
     tasks = [task.strip() for task in args.task.split(",") if task.strip()]
+    execution = execution_from_args(args)
     config = RunConfig(
         tasks=tasks,
         data_dir=args.data_dir,
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         **sweep_selection(args, POOLINGS),
         k=args.k,
         seed=args.seed,
-        jobs=args.jobs,
+        jobs=execution.jobs,
+        scheduler=execution.scheduler,
         finetune=args.finetune,
         finetune_epochs=args.finetune_epochs,
         finetune_max_train_examples=args.finetune_max_train_examples,

@@ -17,7 +17,7 @@ import numpy as np
 from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.problem import Problem
 
-RANDOM_FIT_ROWS = 20_000
+RANDOM_FIT_ROWS = 2048
 QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 
 
