@@ -96,3 +96,9 @@ def test_jobs_below_one_is_refused_with_the_fix(command, jobs, capsys):
         main([*arguments, "--jobs", jobs])
     assert raised.value.code == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_ray_joblib_backend_results_equal_the_serial_run(caches, serial_results):  # noqa: F811
+    pytest.importorskip("ray", reason="Ray is an optional extra: [ray]")
+    on_ray = run_sweep(replace(spec_for(caches), scheduler="ray"))
+    assert comparable(on_ray) == comparable(serial_results)
