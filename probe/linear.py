@@ -319,13 +319,14 @@ def _weighted_gram(design32: np.ndarray, curvature32: np.ndarray) -> np.ndarray:
 def _scores(design32: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """Linear scores ``theta . design`` per candidate: (m, q, n), (m, q) -> (m, n) float64.
 
-    One float32 batched matrix-vector product: a float64 einsum would first cast the whole
-    design to float64 (a copy as large as the design, per call). Rounding ``theta`` to
-    float32 perturbs each score by ~1e-7 relative, at random per iteration; the optimum is
-    fixed by the float64 gradient, so it does not move.
+    One float32 einsum pass: a float64 einsum would first cast the whole design to float64
+    (a copy as large as the design, per call), and a batched BLAS matmul of (1, q) rows
+    spins a second BLAS thread that a busy laptop does not have (measured 10x slower in
+    CPU time under load). Rounding ``theta`` to float32 perturbs each score by ~1e-7
+    relative, at random per iteration; the optimum is fixed by the float64-accumulated
+    gradient, so it does not move.
     """
-    products = np.matmul(theta.astype(np.float32)[:, None, :], design32)  # (m, 1, n)
-    return products[:, 0, :].astype(np.float64)
+    return np.einsum("mq,mqn->mn", theta.astype(np.float32), design32).astype(np.float64)
 
 
 def _gradient(design32: np.ndarray, residual: np.ndarray) -> np.ndarray:
@@ -333,14 +334,15 @@ def _gradient(design32: np.ndarray, residual: np.ndarray) -> np.ndarray:
 
     float32 products summed over ``GRADIENT_ROWS``-row blocks, blocks summed in float64: the
     float32 rounding of a block sum is far below the 1e-9 step tolerance's effect, while the
-    whole pass runs at float32 speed without casting the design.
+    whole pass runs at float32 speed without casting the design (einsum, not BLAS: see
+    :func:`_scores`).
     """
     n_candidates, n_params, n_rows = design32.shape
     gradient = np.zeros((n_candidates, n_params))
     residual32 = residual.astype(np.float32)
     for start in range(0, n_rows, GRADIENT_ROWS):
         rows = slice(start, start + GRADIENT_ROWS)
-        gradient += np.matmul(design32[:, :, rows], residual32[:, rows, None])[..., 0]
+        gradient += np.einsum("mqn,mn->mq", design32[:, :, rows], residual32[:, rows])
     return gradient
 
 
