@@ -1,0 +1,52 @@
+"""The random baseline fits every draw of one k as one batched problem, on a seeded subsample
+of at most RANDOM_FIT_ROWS training rows, and keeps its summary statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from probe.search import SearchConfig, random_baseline
+from probe.search.problem import Problem
+
+
+def _problem(n_train: int) -> Problem:
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((n_train + 300, 20)).astype(np.float32)
+    labels = (features[:, 2] - features[:, 5] + rng.standard_normal(n_train + 300) > 0).astype(
+        np.int64
+    )
+    return Problem.from_arrays(
+        features[:n_train],
+        labels[:n_train],
+        features[n_train:],
+        labels[n_train:],
+        kind="binary",
+        metrics=("accuracy",),
+        primary_metric="accuracy",
+    )
+
+
+def test_one_batched_fit_per_k_on_the_capped_rows(monkeypatch):
+    monkeypatch.setattr(random_baseline, "RANDOM_FIT_ROWS", 400)
+    problem = _problem(1000)
+    calls = []
+    original = Problem.fit
+
+    def counting_fit(self, x, y, dims, init=None):
+        calls.append((x.shape[0], dims.shape))
+        return original(self, x, y, dims, init)
+
+    monkeypatch.setattr(Problem, "fit", counting_fit)
+    config = SearchConfig(k=4, n_random_draws=200, random_ks=(1, 2, 4))
+    outcome = random_baseline.run(problem, config)
+    assert calls == [(400, (200, 1)), (400, (200, 2)), (400, (200, 4))]
+    assert outcome.details["fit_rows"] == 400
+    expected = {"k", "n_draws", "mean", "sd", "q05", "q25", "median", "q75", "q95"}
+    assert [step["k"] for step in outcome.steps] == [1, 2, 4]
+    assert all(set(step) == expected and step["n_draws"] == 200 for step in outcome.steps)
+
+
+def test_slices_within_the_cap_fit_on_every_row():
+    problem = _problem(600)
+    outcome = random_baseline.run(problem, SearchConfig(k=2, n_random_draws=30, random_ks=(2,)))
+    assert outcome.details["fit_rows"] == 600 and random_baseline.RANDOM_FIT_ROWS >= 2_048
