@@ -376,6 +376,7 @@ def _newton_binary(
         return loss @ weight + 0.5 * (t**2) @ mask
 
     eta = _scores(design, theta)
+    objective = np.full(theta.shape[0], np.nan)  # known objective values, for damping
     for _ in range(max_iter):
         prob = expit(eta)  # (m, n)
         residual = prob - labels_f
@@ -391,7 +392,7 @@ def _newton_binary(
         if _converged(step, theta, tol):
             break
         theta, eta = _damped_update(
-            design, theta, eta, step, objective_of, _scores, SAFE_ETA_STEP, column_reach
+            design, theta, eta, step, objective_of, _scores, SAFE_ETA_STEP, column_reach, objective
         )
         if _converged(step, theta, np.sqrt(tol)):
             break
@@ -430,6 +431,7 @@ def _newton_multinomial(
         return loss @ weight + 0.5 * (flat_theta**2) @ mask
 
     eta = eta_of(design, flat)
+    objective = np.full(n_candidates, np.nan)  # known objective values, for damping
     intercepts = np.arange(n_features - 1, n_params, n_features)
     for _ in range(max_iter):
         prob = np.exp(eta - logsumexp(eta, axis=1, keepdims=True))  # (m, c, n)
@@ -453,7 +455,15 @@ def _newton_multinomial(
         if _converged(step, flat, tol):
             break
         flat, eta = _damped_update(
-            design, flat, eta, step, objective_of, eta_of, SAFE_ETA_STEP / 2, column_reach
+            design,
+            flat,
+            eta,
+            step,
+            objective_of,
+            eta_of,
+            SAFE_ETA_STEP / 2,
+            column_reach,
+            objective,
         )
         if _converged(step, flat, np.sqrt(tol)):
             break
@@ -469,6 +479,7 @@ def _damped_update(
     eta_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
     safe_eta_step: float,
     column_reach: np.ndarray,
+    objective: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Take the Newton ``step``; damp (halve) it only where a full step could go uphill.
 
@@ -478,27 +489,36 @@ def _damped_update(
     scores move further than ``safe_eta_step`` (halved for softmax, whose bound is twice as
     loose) pay for objective evaluations and step halving. Scores are linear in ``theta``,
     so trial points cost no matmul. ``column_reach`` (m, q) = max |x| per design row bounds
-    the score change of a step without touching the data. Returns the new ``theta`` and
-    scores ``eta``.
+    the score change of a step without touching the data. ``objective`` (m,) holds the
+    objective at ``theta`` where a previous call computed it (NaN elsewhere) and is updated
+    in place for the new ``theta``: a candidate damped twice in a row then pays for one
+    objective pass per iteration, not two. Returns the new ``theta`` and scores ``eta``.
 
     Shapes (m candidates, q design columns, r = classes or 1): ``theta`` and ``step``
     (m, r * q); ``eta`` (m, n) or (m, c, n) scores = ``eta_of(design, theta)``;
-    ``objective_of(eta, theta)`` → (m,) objective values. A numeric kernel: its eight
-    positional arrays are one batched solve (allowed in the positional-parameter scan).
+    ``objective_of(eta, theta)`` → (m,) objective values; ``objective`` (m,). A numeric
+    kernel: its nine positional arrays are one batched solve (allowed in the
+    positional-parameter scan).
     """
     new_theta = theta + step
     # |change of any score| <= sum_j |step_kj| * max_i |x_ij|: checked without a data pass
     per_class_step = np.abs(step.reshape(step.shape[0], -1, column_reach.shape[1]))  # (m, r, q)
     bound = np.einsum("mkq,mq->mk", per_class_step, column_reach).max(axis=1)
     if np.all(bound <= safe_eta_step):
+        objective[:] = np.nan
         return new_theta, eta_of(design, new_theta)
     delta = eta_of(design, step)  # (m, n) or (m, c, n)
     new_eta = eta + delta
     reach = np.abs(delta.reshape(delta.shape[0], -1)).max(axis=1)
     risky = np.flatnonzero(reach > safe_eta_step)
     if risky.size == 0:
+        objective[:] = np.nan
         return new_theta, new_eta
-    old_objective = objective_of(eta[risky], theta[risky])
+    old_objective = objective[risky]
+    unknown = np.isnan(old_objective)
+    if unknown.any():
+        old_objective[unknown] = objective_of(eta[risky[unknown]], theta[risky[unknown]])
+    trial_objective = old_objective.copy()
     scale = np.ones(risky.size)
     accepted = np.zeros(risky.size, dtype=bool)
     for _ in range(40):
@@ -506,14 +526,18 @@ def _damped_update(
         rows = risky[pending]
         trial_eta = eta[rows] + _expand(scale[pending], delta.ndim) * delta[rows]
         trial_theta = theta[rows] + scale[pending, None] * step[rows]
-        better = objective_of(trial_eta, trial_theta) <= old_objective[pending]
+        values = objective_of(trial_eta, trial_theta)
+        better = values <= old_objective[pending]
         accepted[pending[better]] = True
+        trial_objective[pending[better]] = values[better]
         if accepted.all():
             break
         scale[pending[~better]] *= 0.5
     scale[~accepted] = 0.0  # no decrease even for tiny steps: already optimal to rounding
     new_theta[risky] = theta[risky] + scale[:, None] * step[risky]
     new_eta[risky] = eta[risky] + _expand(scale, delta.ndim) * delta[risky]
+    objective[:] = np.nan
+    objective[risky] = trial_objective  # the same expressions as new_theta / new_eta above
     return new_theta, new_eta
 
 
