@@ -23,7 +23,14 @@ from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.full import full_probe
 from probe.search.gram import GramScreen
 from probe.search.problem import Problem
-from probe.search.select import Shortlist, exact_shortlist, final_scores, shortlist, top_records
+from probe.search.select import (
+    Shortlist,
+    exact_shortlist,
+    extend_fit,
+    final_scores,
+    shortlist,
+    top_records,
+)
 
 L1_MAX_STEPS = 100
 
@@ -89,8 +96,13 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
         "weight": np.lexsort((np.arange(problem.n_dims), -weight_mass)).tolist(),
     }
     steps = []
+    previous = None  # the last step's exact probe: each step warm-starts from it, new dim at 0
     for size in range(1, min(config.k, problem.n_dims) + 1):
-        subset = exact_shortlist(problem, univariate[None, :size])
+        dims = univariate[None, :size]
+        warm = previous is not None and problem.is_classification
+        init = extend_fit(previous, dims) if warm else None
+        subset = exact_shortlist(problem, dims, init=init)
+        previous = subset.exact
         subset_finals = final_scores(problem, subset)
         steps.append(
             {
