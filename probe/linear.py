@@ -268,9 +268,14 @@ def fit_logistic_subsets(
         theta[:, :size] = init.coef
         theta[:, size] = init.intercept
     newton = _newton_binary if n_classes == 2 else _newton_multinomial
-    for start, stop in _chunks(dims.shape[0], labels.size * (size + 1)):
-        design = _design(x, dims[start:stop])
-        theta[start:stop] = newton(design, labels, scaled_weight, theta[start:stop], max_iter, tol)
+    # BLAS on one thread for the whole fit (set once: a threadpoolctl switch costs ~0.7 ms,
+    # as much as a small fit's Hessian)
+    with _thread_controller().limit(limits=1, user_api="blas"):
+        for start, stop in _chunks(dims.shape[0], labels.size * (size + 1)):
+            design = _design(x, dims[start:stop])
+            theta[start:stop] = newton(
+                design, labels, scaled_weight, theta[start:stop], max_iter, tol
+            )
     kind = "binary" if n_classes == 2 else "multiclass"
     return SubsetFit(kind, dims, theta[:, :size].copy(), theta[:, size].copy())
 
@@ -300,8 +305,9 @@ def _weighted_gram(design32: np.ndarray, curvature32: np.ndarray) -> np.ndarray:
     Not one batched matmul: OpenBLAS runs each thin (q x n)(n x q) product of a stack slowly
     (measured 10x slower than einsum at q = 17). For small q einsum's own loops win; from
     ``SYRK_MIN_PARAMS`` on, one single-threaded BLAS ``syrk`` per candidate (m is a re-fit
-    shortlist, at most tens) is 2.6x faster than einsum. Single-threaded on purpose: on a
-    busy machine two spinning BLAS threads made these small products 10x slower.
+    shortlist, at most tens) is 2.6x faster than einsum. Single-threaded on purpose (the
+    caller limits BLAS for the whole fit): on a busy machine two spinning BLAS threads made
+    these small products 10x slower.
     """
     n_params = design32.shape[1]
     if n_params < SYRK_MIN_PARAMS:
@@ -309,10 +315,9 @@ def _weighted_gram(design32: np.ndarray, curvature32: np.ndarray) -> np.ndarray:
         return np.einsum("mqn,mpn->mqp", weighted, design32).astype(np.float64)
     scaled = design32 * np.sqrt(curvature32)[:, None, :]  # (m, q, n)
     gram = np.empty((design32.shape[0], n_params, n_params), dtype=np.float32)
-    with _thread_controller().limit(limits=1, user_api="blas"):
-        for candidate in range(design32.shape[0]):
-            rows = scaled[candidate]
-            np.matmul(rows, rows.T, out=gram[candidate])  # numpy calls syrk for a @ a.T
+    for candidate in range(design32.shape[0]):  # BLAS on one thread: see fit_logistic_subsets
+        rows = scaled[candidate]
+        np.matmul(rows, rows.T, out=gram[candidate])  # numpy calls syrk for a @ a.T
     return gram.astype(np.float64)
 
 
