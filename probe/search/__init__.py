@@ -34,8 +34,8 @@ METHOD_MODULES: dict[str, str] = {
     "control": "control",
 }
 
-# Laptop defaults. ``triples`` is left out: 75 M candidates at D = 768 cost tens of seconds
-# per (layer, pooling) cell, where every default method costs about a second or a few.
+# Laptop defaults. ``triples`` is left out: 75 M candidates at D = 768 cost 5-10 s per
+# (layer, pooling) cell on a 2-core laptop, where every default method costs about a second.
 DEFAULT_METHODS: tuple[str, ...] = (
     "full",
     "rank",

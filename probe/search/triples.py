@@ -4,8 +4,8 @@ Why blocks by first dim: the triples (i, j, k), i < j < k, sharing ``i`` are the
 (j, k) above ``i`` extended by a fixed dim, so one Schur elimination of ``i`` turns each
 block into the vectorised pair screen. Memory stays at one block (at most D^2/2
 candidates) plus the running pool; the loop runs over D first dims, never over triples.
-Not a default method at D = 768: 75 M candidates cost tens of seconds per (layer, pooling)
-cell on a laptop, where pairs cost about one.
+Not a default method at D = 768: 75 M candidates cost 5-10 s per (layer, pooling) cell on a
+2-core laptop (``reports/benchmarks/probe.md``), where pairs cost about one.
 """
 
 from __future__ import annotations
