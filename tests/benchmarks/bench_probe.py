@@ -515,6 +515,11 @@ def main() -> int:
     parser.add_argument("--eval-cache", default=os.environ.get("FEWDIMS_BENCH_EVAL", ""))
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument(
+        "--keep-synthetic",
+        action="store_true",
+        help="with --skip-synthetic: keep the synthetic rows of the existing probe.json",
+    )
+    parser.add_argument(
         "--grid",
         default="",
         help="synthetic rows as DxN, comma-separated (default: all four; 768x67349 is the "
@@ -548,6 +553,12 @@ def main() -> int:
         "synthetic": [],
     }
     warm_up()
+    if args.skip_synthetic and args.keep_synthetic:
+        previous = json.loads((REPORT_DIR / "probe.json").read_text())
+        payload["synthetic"] = previous.get("synthetic", [])
+        payload["synthetic_date"] = previous.get("synthetic_date", previous.get("date"))
+    else:
+        payload["synthetic_date"] = payload["date"]
     if not args.skip_synthetic:
         for n_dims, n_train in grid:
             row = bench_config(n_dims, n_train, args.repeats, args.quick)
