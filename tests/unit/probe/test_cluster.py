@@ -15,7 +15,7 @@ import probe.sweep as sweep
 from probe.cli import main
 from probe.cluster import ClusterError, check_scheduler
 from probe.sweep import run_sweep
-from tests.unit.test_sweep import caches, comparable, serial_results, spec_for  # noqa: F401
+from tests.unit.probe.test_sweep import caches, comparable, serial_results, spec_for  # noqa: F401
 
 distributed = pytest.importorskip("distributed", reason="Dask is an optional extra: [dask]")
 
