@@ -468,6 +468,11 @@ def write_report(payload: dict[str, Any]) -> None:
         "",
         "## Synthetic hidden-state-shaped data (planted signal)",
         "",
+        f"Rows measured {payload.get('synthetic_date', payload['date'])}"
+        + (f" at commit {payload['synthetic_commit']}" if payload.get("synthetic_commit") else "")
+        + f" ({len(payload['synthetic'])} of the 4 grid rows this time; the D=768, n=67,349 "
+        "row carries the issue's kernel targets).",
+        "",
         "| D | n_train | GEMM floor s | Gram s | best single s | rank (+orderings) s | pairs s (x floor) | greedy-16 s (x floor) | triples s | sklearn pairs s (extrap.) | pairs x | sklearn singles s (extrap.) | single x | SFS k=3 s | SFS k=16 s (extrap.) | greedy x | top-50 agreement (max diff, examples) | pairs peak memory |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -614,6 +619,7 @@ def main() -> int:
         previous = json.loads((REPORT_DIR / "probe.json").read_text())
         payload["synthetic"] = previous.get("synthetic", [])
         payload["synthetic_date"] = previous.get("synthetic_date", previous.get("date"))
+        payload["synthetic_commit"] = previous.get("synthetic_commit", "")
     else:
         payload["synthetic_date"] = payload["date"]
     if not args.skip_synthetic:
