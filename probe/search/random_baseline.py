@@ -8,12 +8,13 @@ Why at most ``RANDOM_FIT_ROWS`` (2,048) training rows: 200 draws x 6 sizes is 1,
 probes of up to 17 parameters per (layer, pooling) cell. Each Newton iteration streams every
 draw's rows, so the baseline's cost is proportional to the rows it fits on: on 20,000 rows
 it was 59% of a default ``fewdims run`` sweep (121 of 206 s), on 2,048 rows it is a tenth of
-that. A probe of <= 17 parameters is estimated nearly as well from 2,048 rows: on a
-20,000-row slice shaped like MiniLM's (``tests/benchmarks/bench_probe.py``) every k's mean,
-sd and quantiles moved by at most 0.004 accuracy (0.15 of the spread across draws), and
-slightly *down* (fewer rows, slightly worse probes), so the floor a selection must beat is
-at most 0.004 lower. The subsample is seeded and recorded in ``details``; every draw of
-every k fits on the same rows, and all draws of one k are one batched Newton problem.
+that (13x faster on a MiniLM SST-2 slice, 5% of the sweep). What it costs in fidelity,
+measured on three MiniLM SST-2 slices against fitting on all 20,000 rows
+(``tests/benchmarks/bench_probe.py``): every k's mean, sd and quantiles moved by at most
+0.010 accuracy (0.35 sd of the draws), the means by -0.002 on average (fewer rows, slightly
+worse probes: the floor a selection must beat is that much lower). The subsample is seeded
+and recorded in ``details``; every draw of every k fits on the same rows, and all draws
+of one k are one batched Newton problem.
 """
 
 from __future__ import annotations
