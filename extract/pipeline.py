@@ -53,7 +53,7 @@ class RunConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     methods: tuple[str, ...] = DEFAULT_METHODS
     layers: tuple[int, ...] = ()
-    poolings: tuple[str, ...] = ("cls", "mean", "maxnorm")
+    poolings: tuple[str, ...] = ()  # () = every pooling the caches store
     k: int = 16
     seed: int = 0
     jobs: int = 1
@@ -162,7 +162,8 @@ def run_pipeline(
             scheduler=config.scheduler,
         )
         say(f"probing {task}: {', '.join(config.methods)}")
-        n_groups = len(config.layers or summaries[0].meta.layers) * len(config.poolings)
+        poolings = config.poolings or tuple(summaries[0].meta.poolings)
+        n_groups = len(config.layers or summaries[0].meta.layers) * len(poolings)
         results = run_sweep(spec, progress=_group_progress(progress, task, n_groups))
         probe_path = config.report_dir() / "results" / f"{results.task}-probe.json"
         results.save(probe_path)

@@ -21,6 +21,10 @@ def pool(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Pool ``hidden`` (..., B, T, H) over tokens → (..., B, H).
 
+    ``cls``: position 0. ``last``: the last real token (decoders). ``mean``: mean over real
+    tokens. ``maxnorm``: the real token with the largest L2 norm, specials excluded unless
+    ``maxnorm_includes_special``.
+
     ``attention_mask`` and ``special_mask`` are (B, T), 1 for real / special tokens. Returns the
     pooled vectors and, for ``maxnorm``, the chosen position (..., B) (None otherwise).
     Computation is in the dtype of ``hidden``; pass float32 for cache-grade numbers.
@@ -28,6 +32,14 @@ def pool(
     real = attention_mask.to(torch.bool)
     if pooling == "cls":
         return hidden[..., 0, :], None
+    if pooling == "last":
+        # The last real position, whichever side the padding is on: (B,) index of the
+        # rightmost 1 in the mask (an all-padding row would give 0).
+        positions = torch.arange(real.shape[-1], device=real.device)
+        last = (real.to(torch.long) * positions).argmax(dim=-1)
+        index = last.view(*([1] * (hidden.dim() - 3)), -1, 1, 1)
+        index = index.expand(*hidden.shape[:-2], 1, hidden.shape[-1])
+        return hidden.gather(-2, index).squeeze(-2), None
     if pooling == "mean":
         weights = real.to(hidden.dtype)
         summed = (hidden * weights.unsqueeze(-1)).sum(dim=-2)

@@ -4,7 +4,7 @@ One cache file holds one (model, dataset, split): the hidden states of every sto
 every real token (no padding), plus labels, token ids and pooled sentence vectors. Nothing
 else in fewdims opens these files with raw h5py paths; everything goes through this module.
 
-Format version 1 — layout
+Format version 2 — layout
 =========================
 
 Examples are stored in *extraction order*: sorted by token length (so batches carry almost no
@@ -15,21 +15,47 @@ padding), ties broken by source row. ``examples/row_index`` maps each back to it
 path                            shape, dtype         meaning
 ==============================  ===================  =========================================
 ``hidden``                      (L, T, H) float16    token vectors, layer-major: one layer's
-                                                     rows are contiguous, chunks (1, 256, H)
+                                                     rows are contiguous, chunks (1, 256, H);
+                                                     absent when ``storage = "pooled"``
 ``tokens/input_ids``            (T,) int32           token ids
-``tokens/token_type_ids``       (T,) int8            segment ids (1 = second text of a pair)
-``tokens/special``              (T,) bool            tokenizer special tokens ([CLS], [SEP])
+``tokens/token_type_ids``       (T,) int8            segment ids (1 = second text of a pair),
+                                                     for every family (see below)
+``tokens/special``              (T,) bool            tokenizer special tokens ([CLS], </s>, ...)
 ``examples/offsets``            (N+1,) int64         example i owns tokens offsets[i]:offsets[i+1]
 ``examples/row_index``          (N,) int64           row of the example in the source split
 ``examples/label``              (N,) int64|float32   class index, or score for regression;
                                                      -1 / NaN where the split is unlabeled
 ``examples/truncated``          (N,) bool            text was cut at ``max_length``
 ``examples/text``               (N, C) utf-8 str     the C input texts (C = 2 for pairs)
-``pooled/cls``                  (L, N, H) float16    first token's vector
+``pooled/cls``                  (L, N, H) float16    first token's vector (encoders only)
+``pooled/last``                 (L, N, H) float16    last real token's vector (decoders only)
 ``pooled/mean``                 (L, N, H) float16    mean over all real tokens (specials included)
 ``pooled/maxnorm``              (L, N, H) float16    the token vector with the largest L2 norm
 ``pooled/maxnorm_position``     (L, N) int32         its position within the example
 ==============================  ===================  =========================================
+
+Which ``pooled/*`` exist is ``meta.poolings``: ``cls, mean, maxnorm`` for a bidirectional
+encoder, ``last, mean, maxnorm`` for a causal (decoder-only) LM (``meta.causal``). A decoder
+has no ``cls``: its first token has seen only itself, so that vector is a context-free token
+embedding and a probe on it would measure nothing about the sentence; ``last`` (the last real
+token, the only one that has read the whole text) is the decoder's sentence vector instead.
+
+**Storage kinds** (``meta.storage``). ``tokens`` (the default) stores everything above.
+``pooled`` (``fewdims extract --store pooled``) leaves out ``hidden``, the (L, T, H) token
+vectors that are ~95% of the file, and keeps every other dataset (token ids, specials and
+offsets cost 6 bytes a token): poolings probe as usual, token rows (``--pooling tokens``) and
+:meth:`Cache.token_vectors` refuse with a message saying to re-extract with ``--store tokens``.
+
+**Segment ids.** ``tokens/token_type_ids`` holds the tokenizer's own ``token_type_ids`` when
+the model reads them (BERT, ELECTRA, DeBERTa-v2: ``[CLS] A [SEP]`` 0, ``B [SEP]`` 1). A model
+without them (RoBERTa, MPNet, DistilBERT, ModernBERT, decoders) gets the same rule computed
+from the tokenizer's sequence ids: 1 from the first token of the second text on. So a pair
+cache always says which text a token came from, whatever the family (RoBERTa's tokenizer
+alone would say 0 everywhere).
+
+Version 1 (every cache written before version 2) is version 2 with ``storage = "tokens"``,
+``poolings = cls, mean, maxnorm`` and ``causal = false`` implied (its meta lacks the three
+fields); it is read as such. Segment ids of a version-1 RoBERTa-style pair cache are zeros.
 
 ``maxnorm`` is the token-wise max-pooling of Fukuhata & Kano (2025, arXiv 2504.04966). By
 default special tokens are *not* eligible (``maxnorm_includes_special = False``), so the
@@ -96,10 +122,12 @@ import numpy as np
 
 from probe import __version__
 from probe.errors import CacheError
-from probe.vocabulary import POOLINGS
+from probe.vocabulary import ENCODER_POOLINGS, POOLINGS
 
 CACHE_FORMAT = "fewdims-cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no storage/poolings/causal in meta (see above)
+STORAGE_KINDS: tuple[str, ...] = ("tokens", "pooled")
 STORAGE_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32")
 TOKEN_CHUNK = 256  # tokens per HDF5 chunk of ``hidden``: one layer's CLS rows read fast
 EXAMPLE_CHUNK = 1024  # examples per chunk of the pooled arrays
@@ -139,6 +167,9 @@ class CacheMeta:
     n_tokens: int = 0
     n_truncated: int = 0
     maxnorm_includes_special: bool = False
+    storage: str = "tokens"  # "tokens": token vectors + pooled; "pooled": pooled only
+    poolings: list[str] = field(default_factory=lambda: list(ENCODER_POOLINGS))
+    causal: bool = False  # a decoder-only LM (poolings last/mean/maxnorm, no cls)
     fingerprint: str = ""
     complete: bool = False
     format_version: int = FORMAT_VERSION
@@ -164,6 +195,10 @@ class CacheMeta:
     @property
     def is_merged(self) -> bool:
         return bool(self.shards)
+
+    @property
+    def has_token_vectors(self) -> bool:
+        return self.storage == "tokens"
 
 
 def _storage_numpy_dtype(dtype: str) -> np.dtype:
@@ -201,7 +236,8 @@ class PartWriter:
     (L, t, H) for the part's t tokens). It is assembled in memory (one part: bounded by the
     extractor's part size), then :meth:`finish` writes ``<path>.tmp``, fsyncs it and renames
     it to ``<path>``. Any exception leaves at most the ``.tmp`` file, which a resumed run
-    deletes.
+    deletes. ``poolings`` are the ``pooled/*`` datasets to hold; ``store_tokens`` False leaves
+    out ``hidden`` (a pooled-only cache).
     """
 
     def __init__(
@@ -216,8 +252,12 @@ class PartWriter:
         dtype: str,
         label_dtype: np.dtype,
         checksum: bool = True,
+        poolings: Sequence[str] = ENCODER_POOLINGS,
+        store_tokens: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.poolings = tuple(poolings)
+        self.store_tokens = store_tokens
         self.tmp_path = self.path.with_name(self.path.name + ".tmp")
         self.dtype = dtype
         self.n_tokens = n_tokens
@@ -229,14 +269,14 @@ class PartWriter:
         # a full disk then fails one Python write cleanly, instead of HDF5 failing to flush
         # chunks from destructors (which can crash the interpreter).
         self._file = h5py.File(self.tmp_path, "w", driver="core", backing_store=False)
-        chunk_tokens = max(1, min(TOKEN_CHUNK, n_tokens))
-        self._file.create_dataset(
-            "hidden",
-            shape=(n_layers, n_tokens, hidden_size),
-            dtype=storage,
-            chunks=(1, chunk_tokens, hidden_size),
-            fletcher32=checksum,
-        )
+        if store_tokens:
+            self._file.create_dataset(
+                "hidden",
+                shape=(n_layers, n_tokens, hidden_size),
+                dtype=storage,
+                chunks=(1, max(1, min(TOKEN_CHUNK, n_tokens)), hidden_size),
+                fletcher32=checksum,
+            )
         self._file.create_dataset("tokens/input_ids", shape=(n_tokens,), dtype=np.int32)
         self._file.create_dataset("tokens/token_type_ids", shape=(n_tokens,), dtype=np.int8)
         self._file.create_dataset("tokens/special", shape=(n_tokens,), dtype=bool)
@@ -247,7 +287,7 @@ class PartWriter:
         self._file.create_dataset(
             "examples/text", shape=(n_examples, n_text_columns), dtype=_text_dtype()
         )
-        for pooling in POOLINGS:
+        for pooling in self.poolings:
             self._file.create_dataset(
                 f"pooled/{pooling}",
                 shape=(n_layers, n_examples, hidden_size),
@@ -262,7 +302,7 @@ class PartWriter:
     def write_batch(
         self,
         *,
-        hidden: np.ndarray,
+        hidden: np.ndarray | None,
         input_ids: np.ndarray,
         token_type_ids: np.ndarray,
         special: np.ndarray,
@@ -277,10 +317,11 @@ class PartWriter:
         """Append one batch.
 
         ``hidden``: (L, t, H) in the storage dtype (bfloat16 as uint16 bits), the batch's real
-        tokens concatenated example after example; ``pooled[name]``: (L, b, H) likewise;
-        ``maxnorm_position``: (L, b); per-token arrays (t,); per-example arrays (b,).
+        tokens concatenated example after example (None in a pooled-only part);
+        ``pooled[name]``: (L, b, H) likewise; ``maxnorm_position``: (L, b); per-token arrays
+        (t,); per-example arrays (b,).
         """
-        n_batch_tokens = hidden.shape[1]
+        n_batch_tokens = len(input_ids)
         n_batch = len(lengths)
         if int(np.sum(lengths)) != n_batch_tokens:
             raise ValueError("lengths do not add up to the number of token vectors")
@@ -289,7 +330,8 @@ class PartWriter:
         if tokens.stop > self.n_tokens or examples.stop > self.n_examples:
             raise ValueError("more tokens or examples written than the part was planned for")
         handle = self._file
-        handle["hidden"][:, tokens, :] = hidden
+        if self.store_tokens:
+            handle["hidden"][:, tokens, :] = hidden
         handle["tokens/input_ids"][tokens] = input_ids
         handle["tokens/token_type_ids"][tokens] = token_type_ids
         handle["tokens/special"][tokens] = special
@@ -298,7 +340,7 @@ class PartWriter:
         handle["examples/label"][examples] = labels
         handle["examples/truncated"][examples] = truncated
         handle["examples/text"][examples] = np.asarray(texts, dtype=object)
-        for pooling in POOLINGS:
+        for pooling in self.poolings:
             handle[f"pooled/{pooling}"][:, examples, :] = pooled[pooling]
         handle["pooled/maxnorm_position"][:, examples] = maxnorm_position
         self._token_cursor = tokens.stop
@@ -354,7 +396,7 @@ def part_is_complete(path: str | Path) -> bool:
     """True for a finished, readable part file (a resumed run redoes anything else)."""
     try:
         with h5py.File(path, "r") as handle:
-            return bool(handle.attrs.get("complete", False)) and "hidden" in handle
+            return bool(handle.attrs.get("complete", False)) and "examples/length" in handle
     except (OSError, KeyError):
         return False
 
@@ -367,8 +409,10 @@ def expected_datasets(meta: CacheMeta) -> dict[str, tuple[tuple[int, ...], str]]
     """
     n_layers, n_tokens, n_examples = len(meta.layers), meta.n_tokens, meta.n_examples
     hidden, columns = meta.hidden_size, len(meta.text_columns)
-    schema: dict[str, tuple[tuple[int, ...], str]] = {
-        "hidden": ((n_layers, n_tokens, hidden), "vector"),
+    schema: dict[str, tuple[tuple[int, ...], str]] = {}
+    if meta.has_token_vectors:
+        schema["hidden"] = ((n_layers, n_tokens, hidden), "vector")
+    schema |= {
         "tokens/input_ids": ((n_tokens,), "int"),
         "tokens/token_type_ids": ((n_tokens,), "int"),
         "tokens/special": ((n_tokens,), "bool"),
@@ -378,25 +422,19 @@ def expected_datasets(meta: CacheMeta) -> dict[str, tuple[tuple[int, ...], str]]
         "examples/truncated": ((n_examples,), "bool"),
         "examples/text": ((n_examples, columns), "text"),
     }
-    for pooling in POOLINGS:
+    for pooling in meta.poolings:
         schema[f"pooled/{pooling}"] = ((n_layers, n_examples, hidden), "vector")
     schema["pooled/maxnorm_position"] = ((n_layers, n_examples), "int")
     return schema
 
 
-# Datasets laid end to end along this axis when shards are merged (offsets are recomputed).
-_CONCAT_AXIS: dict[str, int] = {
-    "hidden": 1,
-    "tokens/input_ids": 0,
-    "tokens/token_type_ids": 0,
-    "tokens/special": 0,
-    "examples/row_index": 0,
-    "examples/label": 0,
-    "examples/truncated": 0,
-    "examples/text": 0,
-    **{f"pooled/{pooling}": 1 for pooling in POOLINGS},
-    "pooled/maxnorm_position": 1,
-}
+def _concat_axes(meta: CacheMeta) -> dict[str, int]:
+    """Datasets laid end to end along this axis when shards are merged (offsets recomputed)."""
+    return {
+        name: (1 if name == "hidden" or name.startswith("pooled/") else 0)
+        for name in expected_datasets(meta)
+        if name != "examples/offsets"
+    }
 
 
 def _chunked(shape: tuple[int, ...], axis_chunk: int, axis: int) -> tuple[int, ...]:
@@ -407,14 +445,66 @@ def _chunked(shape: tuple[int, ...], axis_chunk: int, axis: int) -> tuple[int, .
 
 
 def estimated_bytes(meta: CacheMeta) -> int:
-    """About how many bytes the cache of ``meta`` takes on disk (vectors dominate)."""
+    """About how many bytes the cache of ``meta`` takes on disk (vectors dominate).
+
+    Token vectors (absent when ``storage = "pooled"``), ``len(poolings)`` pooled vectors per
+    example and layer, 6 bytes of ids and flags a token, ~64 bytes of text per text column.
+    Measured against real files in ``reports/benchmarks/cache_size.md``.
+    """
     vector_bytes = 4 if meta.dtype == "float32" else 2
     layers, hidden = len(meta.layers), meta.hidden_size
-    per_token = layers * hidden * vector_bytes + 4 + 1 + 1
+    per_token = (layers * hidden * vector_bytes if meta.has_token_vectors else 0) + 4 + 1 + 1
     per_example = (
-        3 * layers * hidden * vector_bytes + layers * 4 + 8 * 4 + 64 * len(meta.text_columns)
+        len(meta.poolings) * layers * hidden * vector_bytes
+        + layers * 4
+        + 8 * 4
+        + 64 * len(meta.text_columns)
     )
     return int(1.02 * (meta.n_tokens * per_token + meta.n_examples * per_example)) + 2**16
+
+
+@dataclass(frozen=True)
+class SpaceEstimate:
+    """What writing a cache will take: the file, the peak on disk while writing, what is free.
+
+    ``needed_bytes`` is the peak: the extractor's parts and the consolidated copy coexist
+    until the end, so about twice the file (less parts already written by a resumed run).
+    """
+
+    cache_bytes: int
+    needed_bytes: int
+    free_bytes: int
+    folder: str
+
+    @property
+    def fits(self) -> bool:
+        return self.free_bytes >= self.needed_bytes
+
+
+def space_estimate(folder: str | Path, meta: CacheMeta, done_bytes: int = 0) -> SpaceEstimate:
+    """Estimate the cache of ``meta`` and the disk it needs in ``folder`` (nothing is written)."""
+    import shutil
+
+    cache_bytes = estimated_bytes(meta)
+    return SpaceEstimate(
+        cache_bytes=cache_bytes,
+        needed_bytes=max(0, 2 * cache_bytes - done_bytes),
+        free_bytes=shutil.disk_usage(folder).free,
+        folder=str(folder),
+    )
+
+
+def check_space_estimate(estimate: SpaceEstimate, what: str) -> None:
+    """Refuse, naming the sizes and the fixes, when ``estimate`` does not fit its disk."""
+    if not estimate.fits:
+        raise CacheError(
+            f"{what} needs about {estimate.needed_bytes / 2**20:,.1f} MiB free in "
+            f"{estimate.folder} while writing (the cache is about "
+            f"{estimate.cache_bytes / 2**20:,.1f} MiB; its parts and the final copy coexist "
+            f"until the end), but only {estimate.free_bytes / 2**20:,.1f} MiB are free. Free "
+            "some space, choose an --out on another disk, or make the cache smaller: "
+            "--store pooled (no token vectors), --layers (a subset) or --max-examples."
+        )
 
 
 def check_free_space(folder: str | Path, needed: int, what: str) -> None:
@@ -465,7 +555,7 @@ def consolidate(
     sizes = []
     for part_path in part_paths:
         with h5py.File(part_path, "r") as part:
-            sizes.append((part["hidden"].shape[1], part["examples/length"].shape[0]))
+            sizes.append((part["tokens/input_ids"].shape[0], part["examples/length"].shape[0]))
             label_dtype = part["examples/label"].dtype
     n_tokens = sum(tokens for tokens, _ in sizes)
     n_examples = sum(examples for _, examples in sizes)
@@ -510,13 +600,13 @@ def consolidate(
                 tokens = slice(token_cursor, token_cursor + part_tokens)
                 examples = slice(example_cursor, example_cursor + part_examples)
                 with h5py.File(part_path, "r") as part:
-                    for layer_position in range(len(meta.layers)):
+                    for layer_position in range(len(meta.layers) if meta.has_token_vectors else 0):
                         out["hidden"][layer_position, tokens, :] = part["hidden"][layer_position]
                     for name in ("tokens/input_ids", "tokens/token_type_ids", "tokens/special"):
                         out[name][tokens] = part[name][...]
                     for name in ("row_index", "label", "truncated", "text"):
                         out[f"examples/{name}"][examples] = part[f"examples/{name}"][...]
-                    for pooling in POOLINGS:
+                    for pooling in meta.poolings:
                         out[f"pooled/{pooling}"][:, examples, :] = part[f"pooled/{pooling}"][...]
                     out["pooled/maxnorm_position"][:, examples] = part["pooled/maxnorm_position"][
                         ...
@@ -637,9 +727,10 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path) -> Cac
                 chunks=_chunked((merged.n_examples + 1,), VECTOR_CHUNK, 0),
                 fletcher32=True,
             )
+            concat_axes = _concat_axes(merged)
             with h5py.File(shard_metas[0][0], "r") as template:
-                dtypes = {name: template[name].dtype for name in _CONCAT_AXIS}
-            for name, axis in _CONCAT_AXIS.items():
+                dtypes = {name: template[name].dtype for name in concat_axes}
+            for name, axis in concat_axes.items():
                 shape = schema[name][0]
                 layout = h5py.VirtualLayout(shape=shape, dtype=dtypes[name])
                 cursor = 0
@@ -793,10 +884,11 @@ class Cache:
                 f"'{CACHE_FORMAT}'). Pass a file written by `fewdims extract`."
             )
         version = int(handle.attrs.get("format_version", -1))
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CacheError(
                 f"Cache {path} has format version {version}; this fewdims ({__version__}) "
-                f"reads version {FORMAT_VERSION}. Re-extract it with this fewdims."
+                f"reads versions {', '.join(map(str, READABLE_VERSIONS))}. Re-extract it with "
+                "this fewdims."
             )
         try:
             meta = CacheMeta.from_dict(json.loads(handle.attrs["meta"]))
@@ -894,17 +986,44 @@ class Cache:
         return [tuple(_as_str(cell) for cell in row) for row in rows]
 
     # ------------------------------------------------------------------ vectors
+    def check_pooling(self, pooling: str) -> None:
+        """Raise a CacheError naming the stored poolings when ``pooling`` is not one of them."""
+        stored = list(self.meta.poolings)
+        if pooling in stored:
+            return
+        if pooling not in POOLINGS:
+            raise CacheError(
+                f"Unknown pooling {pooling!r}; cache {self.path} stores {', '.join(stored)}."
+            )
+        why = (
+            "it was made by a decoder-only LM, whose first token has seen only itself; use "
+            "'last' (the last real token) as its sentence vector"
+            if pooling == "cls" and self.meta.causal
+            else f"its model is {'a decoder' if self.meta.causal else 'an encoder'}"
+        )
+        raise CacheError(
+            f"Cache {self.path} has no {pooling!r} pooling ({why}). It stores "
+            f"{', '.join(stored)}: choose one of those."
+        )
+
+    def check_token_vectors(self) -> None:
+        """Raise a CacheError when the cache holds pooled vectors only (no ``hidden``)."""
+        if not self.meta.has_token_vectors:
+            raise CacheError(
+                f"Cache {self.path} stores pooled vectors only (extracted with --store pooled), "
+                "so it has no token vectors (token rows, --pooling tokens). Probe a pooling "
+                f"({', '.join(self.meta.poolings)}), or re-extract with --store tokens."
+            )
+
     def pooled(self, layer: int, pooling: str) -> np.ndarray:
         """(N, H) float32 sentence vectors of one layer; reads only that slice."""
-        if pooling not in POOLINGS:
-            raise CacheError(f"Unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}.")
+        self.check_pooling(pooling)
         position = self.layer_position(layer)
         return to_float32(self._read(f"pooled/{pooling}", np.s_[position]), self.meta.dtype)
 
     def pooled_rows(self, layer: int, pooling: str, start: int, stop: int) -> np.ndarray:
         """(stop-start, H) float32 rows start:stop of one layer's pooled vectors (a chunk)."""
-        if pooling not in POOLINGS:
-            raise CacheError(f"Unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}.")
+        self.check_pooling(pooling)
         position = self.layer_position(layer)
         return to_float32(
             self._read(f"pooled/{pooling}", np.s_[position, start:stop]), self.meta.dtype
@@ -916,6 +1035,7 @@ class Cache:
 
     def token_vectors(self, layer: int, example_ids: Sequence[int]) -> list[np.ndarray]:
         """The (length_i, H) float32 token vectors of each requested example, in request order."""
+        self.check_token_vectors()
         position = self.layer_position(layer)
         offsets = self.offsets
         dataset = self._dataset("hidden")
@@ -932,6 +1052,7 @@ class Cache:
 
     def layer_tokens(self, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(stop-start, H) float32 rows of one layer's token matrix (all examples, in order)."""
+        self.check_token_vectors()
         position = self.layer_position(layer)
         stop = self.n_tokens if stop is None else stop
         return to_float32(self._read("hidden", np.s_[position, start:stop]), self.meta.dtype)
@@ -1091,8 +1212,20 @@ def describe(cache: Cache) -> dict[str, str]:
     """Human-readable summary lines of a cache (what ``fewdims info`` shows)."""
     meta = cache.meta
     size = cache.path.stat().st_size + sum(path.stat().st_size for path in cache.shard_paths())
-    raw_token_bytes = (
-        len(meta.layers) * meta.n_tokens * meta.hidden_size * (4 if meta.dtype == "float32" else 2)
+    vector_bytes = 4 if meta.dtype == "float32" else 2
+    raw_token_bytes = len(meta.layers) * meta.n_tokens * meta.hidden_size * vector_bytes
+    raw_pooled_bytes = (
+        len(meta.poolings) * len(meta.layers) * meta.n_examples * meta.hidden_size * vector_bytes
+    )
+    storage = (
+        "tokens (token vectors + pooled vectors)"
+        if meta.has_token_vectors
+        else "pooled (pooled vectors only; no token vectors: re-extract with --store tokens)"
+    )
+    raw_bytes, raw_what = (
+        (raw_token_bytes, "the token vectors")
+        if meta.has_token_vectors
+        else (raw_pooled_bytes, "the pooled vectors")
     )
     return {
         "path": str(cache.path),
@@ -1105,16 +1238,18 @@ def describe(cache: Cache) -> dict[str, str]:
         "layers": f"{len(meta.layers)} stored of 0..{meta.n_model_layers}: {_format_layers(meta.layers)}",
         "hidden size": str(meta.hidden_size),
         "dtype": f"{meta.dtype} on disk, computed in {meta.compute_dtype}",
+        "storage": storage,
         "labels": ", ".join(meta.label_names)
         if meta.label_names
         else ("regression score" if meta.is_regression else "-"),
-        "poolings": ", ".join(POOLINGS)
+        "poolings": ", ".join(meta.poolings)
+        + (" (decoder: last real token, no cls)" if meta.causal else "")
         + (
             " (maxnorm over all tokens)"
             if meta.maxnorm_includes_special
             else " (maxnorm over word tokens)"
         ),
-        "size": f"{size / 2**20:,.1f} MiB ({size / max(raw_token_bytes, 1):.3f}x the token vectors)",
+        "size": f"{size / 2**20:,.1f} MiB ({size / max(raw_bytes, 1):.3f}x {raw_what})",
         "complete": "yes" if meta.complete else "NO (resume with the same extract command)",
         **(
             {"shard": f"{meta.shard[0]} of {meta.shard[1]} (merge with `fewdims merge`)"}

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.search import DEFAULT_METHODS, SearchConfig
-from probe.vocabulary import POOLINGS
 
 
 @dataclass(frozen=True)
 class SweepSpec:
     """Everything that determines a sweep's numbers; saved in the results' provenance.
 
-    ``layers`` empty = every stored layer (negative values count from the last).
+    ``layers`` empty = every stored layer (negative values count from the last); ``poolings``
+    empty = every pooling the train cache stores (``cls``/``mean``/``maxnorm`` for an encoder,
+    ``last``/``mean``/``maxnorm`` for a decoder).
     ``balanced``: ``class_weight="balanced"`` for classification probes (default: without it
     1-3-dim probes on skewed tasks such as CoLA predict the majority class, MCC 0).
     ``jobs`` / ``scheduler``: where the groups run (see :mod:`probe.cluster`); they never
@@ -30,7 +31,7 @@ class SweepSpec:
     train_path: str
     eval_path: str
     layers: tuple[int, ...] = ()
-    poolings: tuple[str, ...] = POOLINGS
+    poolings: tuple[str, ...] = ()
     methods: tuple[str, ...] = DEFAULT_METHODS
     config: SearchConfig = field(default_factory=SearchConfig)
     validation_fraction: float = 0.2

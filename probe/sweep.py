@@ -150,6 +150,13 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
         )
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         check_compatible(train.meta, evaluation.meta, str(spec.train_path), str(spec.eval_path))
+        spec = replace(spec, poolings=spec.poolings or tuple(train.meta.poolings))
+        for cache in (train, evaluation):
+            for kind in spec.poolings:
+                if kind == TOKEN_ROWS:
+                    cache.check_token_vectors()  # a pooled-only cache has no token rows
+                else:
+                    cache.check_pooling(kind)  # e.g. cls of a decoder: names the stored ones
         if train.meta.source_sha256 == evaluation.meta.source_sha256:
             raise DataError(
                 f"--train {spec.train_path} and --eval {spec.eval_path} hold the same examples "

@@ -11,8 +11,11 @@ cross-checks the arrays against each other and against the metadata:
 * counts — ``n_truncated``, labels in range (or -1/NaN when unlabeled), unique row indices,
   maxnorm positions inside their example;
 * checksums and non-finite values — per dataset, with the first bad row range named;
-* pooling — for a random sample of examples, ``pooled/cls``/``mean``/``maxnorm`` recomputed
-  from the token vectors agree within the storage dtype's rounding.
+* pooling — for a random sample of examples, each stored pooling (``cls``/``last``/``mean``/
+  ``maxnorm``) recomputed from the token vectors agrees within the storage dtype's rounding.
+  A pooled-only cache (``--store pooled``) has no token vectors to recompute from: there the
+  sampled examples' maxnorm positions are checked against the special-token mask instead,
+  and a warning says the recomputation was not possible.
 
 A merged cache is verified through its shards (where the checksums live) and then as a whole.
 All reading goes through :class:`probe.cache.Cache`; this module knows no HDF5 paths beyond
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.cache import POOLINGS, Cache, expected_datasets, to_float32
+from probe.cache import Cache, expected_datasets, to_float32
 from probe.errors import CacheError
 
 BLOCK_BYTES = 64 * 2**20  # bytes read per block while scanning a dataset
@@ -90,7 +93,10 @@ def verify_cache(path: str | Path, *, sample: int = 256, seed: int = 0) -> Verif
                 _scan_datasets(cache, report)
             _check_offsets_and_counts(cache, report)
             if sample > 0 and not _has_problem(report, ("hidden", "pooled", "examples/offsets")):
-                _check_pooling(cache, report, sample, seed)
+                if cache.meta.has_token_vectors:
+                    _check_pooling(cache, report, sample, seed)
+                else:
+                    _check_maxnorm_specials(cache, report, sample, seed)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -289,16 +295,18 @@ def _check_pooling(cache: Cache, report: VerifyReport, sample: int, seed: int) -
         specials = cache.special_mask(ids.tolist())
         for layer in meta.layers:
             tokens = cache.token_vectors(layer, ids.tolist())
-            pooled = {name: cache.pooled(layer, name)[ids] for name in POOLINGS}
+            pooled = {name: cache.pooled(layer, name)[ids] for name in meta.poolings}
             positions = cache.maxnorm_positions(layer)[ids]
             for row, (vectors, special) in enumerate(zip(tokens, specials, strict=True)):
                 scale = tolerance * (float(np.abs(vectors).max()) + 1.0)
                 expected = {
                     "cls": vectors[0],
+                    "last": vectors[-1],
                     "mean": vectors.mean(axis=0),
                     "maxnorm": vectors[int(positions[row])],
                 }
-                for name, vector in expected.items():
+                for name in meta.poolings:
+                    vector = expected[name]
                     gap = float(np.abs(pooled[name][row] - vector).max())
                     if gap > scale:
                         report.problems.append(
@@ -324,3 +332,33 @@ def _check_pooling(cache: Cache, report: VerifyReport, sample: int, seed: int) -
         report.problems.append(Problem(file, "(pooling check)", str(error)))
         return
     report.examples_compared = len(ids)
+
+
+def _check_maxnorm_specials(cache: Cache, report: VerifyReport, sample: int, seed: int) -> None:
+    """Pooled-only caches: maxnorm positions of a sample must avoid special tokens."""
+    file, meta = str(cache.path), cache.meta
+    report.warnings.append(
+        f"{file}: pooled-only cache (--store pooled): pooled vectors cannot be recomputed "
+        "from token vectors (none stored); checksums, shapes, counts and maxnorm positions "
+        "were checked"
+    )
+    rng = np.random.default_rng(seed)
+    ids = np.sort(rng.choice(cache.n_examples, size=min(sample, cache.n_examples), replace=False))
+    if meta.maxnorm_includes_special:
+        return
+    try:
+        specials = cache.special_mask(ids.tolist())
+        for layer in meta.layers:
+            positions = cache.maxnorm_positions(layer)[ids]
+            for row, special in enumerate(specials):
+                if (~special).any() and special[int(positions[row])]:
+                    report.problems.append(
+                        Problem(
+                            file,
+                            "pooled/maxnorm_position",
+                            f"layer {layer}, example {int(ids[row])}: points at a special token",
+                        )
+                    )
+                    return
+    except CacheError as error:
+        report.problems.append(Problem(file, "(pooling check)", str(error)))

@@ -3,7 +3,8 @@
 * **Row kinds.** A probe row is a sentence vector of one of the :data:`POOLINGS` (stored in
   the cache under ``pooled/<name>``, computed by ``extract.pooling``) or, for
   :data:`TOKEN_ROWS`, one word token's vector. :data:`ROW_KINDS` is what ``--pooling`` of
-  ``fewdims probe`` accepts.
+  ``fewdims probe`` accepts. An encoder's cache stores :data:`ENCODER_POOLINGS`, a
+  decoder-only LM's :data:`DECODER_POOLINGS` (``last`` instead of ``cls``).
 * **Layer lists.** :func:`parse_layers` is the one ``--layers`` grammar of every command:
   ``all``, indices (negative counts from the last layer) and inclusive ranges.
 * **Name lists.** :func:`parse_names` reads ``--methods``/``--pooling`` style lists.
@@ -18,9 +19,28 @@ from collections.abc import Sequence
 
 from probe.errors import FewdimsError
 
-POOLINGS: tuple[str, ...] = ("cls", "mean", "maxnorm")
+ENCODER_POOLINGS: tuple[str, ...] = ("cls", "mean", "maxnorm")
+# A causal LM's first token has seen only itself, so ``cls`` means nothing there; ``last``
+# (the last real token, the only one that has read the whole text) takes its place.
+DECODER_POOLINGS: tuple[str, ...] = ("last", "mean", "maxnorm")
+POOLINGS: tuple[str, ...] = ("cls", "mean", "maxnorm", "last")  # every pooling a cache may hold
 TOKEN_ROWS = "tokens"
 ROW_KINDS: tuple[str, ...] = (*POOLINGS, TOKEN_ROWS)
+STORED_POOLINGS = "stored"  # --pooling default: every pooling the cache holds
+
+
+def poolings_for(causal: bool) -> tuple[str, ...]:
+    """The poolings a cache stores (and fine-tuning accepts) for a decoder or an encoder."""
+    return DECODER_POOLINGS if causal else ENCODER_POOLINGS
+
+
+def parse_poolings(text: str, known: Sequence[str] = ROW_KINDS) -> tuple[str, ...]:
+    """``--pooling``: ``stored`` → ``()`` (every pooling the cache holds: cls/mean/maxnorm for
+    an encoder, last/mean/maxnorm for a decoder); else names checked against ``known``."""
+    if text.strip().lower() == STORED_POOLINGS:
+        return ()
+    return parse_names(text, known, "--pooling")
+
 
 _INDEX = r"-?\d+"
 _RANGE = re.compile(rf"^({_INDEX})-({_INDEX})$")

@@ -138,3 +138,17 @@ def glue_dir() -> Path:
             "real GLUE data not found: set FEWDIMS_DATA to a GLUE TSV folder (e.g. ../shared/data/glue)"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def family_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """``(family name, model directory)`` of a tiny random model of that family, built once.
+
+    Parametrise indirectly with names from ``tests.model_families.FAMILIES``
+    (``@pytest.mark.parametrize("family_model", ENCODERS, indirect=True)``); each family is
+    built once per session and shared by every test module that asks for it.
+    """
+    from tests.model_families import build_family
+
+    name = request.param
+    return name, build_family(name, tmp_path_factory.mktemp(f"tiny-{name}"))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.cache import POOLINGS, CacheMeta, PartWriter, consolidate
+from probe.cache import CacheMeta, PartWriter, consolidate
+from probe.vocabulary import ENCODER_POOLINGS
 
 SIGNAL_DIMS = (3, 7)
 
@@ -141,7 +142,9 @@ def _write_part(
         hidden[position] += signal
     hidden16 = hidden.astype(np.float16)
     vectors = hidden16.astype(np.float32)
-    pooled = {name: np.empty((n_layers, n_examples, hidden_size), np.float16) for name in POOLINGS}
+    pooled = {
+        name: np.empty((n_layers, n_examples, hidden_size), np.float16) for name in ENCODER_POOLINGS
+    }
     positions = np.zeros((n_layers, n_examples), dtype=np.int32)
     for example in range(n_examples):
         tokens = slice(starts[example], starts[example] + lengths[example])

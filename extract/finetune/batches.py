@@ -18,6 +18,7 @@ import torch
 
 from extract.datasets import Split
 from extract.extractor import RaggedRows, pad_batch, tokenize_split
+from extract.model import pad_token_id
 from probe.errors import DataError
 from probe.tasks import UnknownTaskError, get_task
 
@@ -112,7 +113,7 @@ def encode_split(tokenizer: Any, split: Split, max_length: int) -> EncodedSplit:
         token_type_ids=tokenized.token_type_ids,
         special=tokenized.special,
         labels=np.asarray(split.labels),
-        pad_id=tokenizer.pad_token_id or 0,
+        pad_id=pad_token_id(tokenizer),
         uses_token_types="token_type_ids" in getattr(tokenizer, "model_input_names", []),
     )
 

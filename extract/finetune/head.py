@@ -31,8 +31,12 @@ from extract.pooling import POOLINGS, pool
 from probe.errors import ModelError
 
 HEADS = ("linear", "mlp2")
-# Where BERT-style models keep their transformer blocks: (container attribute, list attribute).
-_BLOCK_LISTS = (("encoder", "layer"), ("transformer", "layer"))
+# Where models keep their transformer blocks: (container attribute, list attribute); "" is the
+# model itself (ModernBERT and Llama: model.layers; GPT-2: model.h).
+_BLOCK_LISTS = (("encoder", "layer"), ("transformer", "layer"), ("", "layers"), ("", "h"))
+# Norms applied after the last block (ModernBERT, GPT-2, Llama). hidden_states[L] below the
+# top is a block's output *before* such a norm, so an encoder cut below the top skips it too.
+_FINAL_NORMS = ("final_norm", "ln_f", "norm")
 
 
 def build_head(kind: str, n_inputs: int, n_outputs: int, hidden_width: int) -> nn.Module:
@@ -52,14 +56,14 @@ def build_head(kind: str, n_inputs: int, n_outputs: int, hidden_width: int) -> n
 
 def _block_list(encoder: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
     for container_name, list_name in _BLOCK_LISTS:
-        container = getattr(encoder, container_name, None)
+        container = getattr(encoder, container_name, None) if container_name else encoder
         blocks = getattr(container, list_name, None)
         if isinstance(blocks, nn.ModuleList):
             return container, list_name, blocks
     raise ModelError(
-        f"{type(encoder).__name__} keeps its transformer blocks in neither encoder.layer nor "
-        "transformer.layer; fewdims finetune supports BERT-style encoders (BERT, RoBERTa, "
-        "MiniLM, ELECTRA, DistilBERT)."
+        f"{type(encoder).__name__} keeps its transformer blocks in none of encoder.layer, "
+        "transformer.layer, layers or h; fewdims finetune supports BERT, RoBERTa, MiniLM, "
+        "ELECTRA, DistilBERT, DeBERTa-v2, MPNet, ModernBERT, GPT-2 and Llama-style models."
     )
 
 
@@ -109,6 +113,13 @@ class SelectedDimsModel(nn.Module):
         self._pooler = getattr(encoder, "pooler", None)
         if self._pooler is not None:
             encoder.pooler = None
+        # {attribute: norm module} set aside while the encoder is cut below its top block.
+        self._final_norms = {
+            name: getattr(encoder, name)
+            for name in _FINAL_NORMS
+            if layer < len(self._all_blocks) and isinstance(getattr(encoder, name, None), nn.Module)
+        }
+        self._set_final_norms(cut=True)
         self._requires_grad = {name: p.requires_grad for name, p in encoder.named_parameters()}
         if frozen:
             for parameter in encoder.parameters():
@@ -181,11 +192,16 @@ class SelectedDimsModel(nn.Module):
         encoder_parameters = [p for p in self.encoder.parameters() if p.requires_grad]
         return encoder_parameters, list(self.heads[task].parameters())
 
+    def _set_final_norms(self, *, cut: bool) -> None:
+        for name, norm in self._final_norms.items():
+            setattr(self.encoder, name, nn.Identity() if cut else norm)
+
     def restore_encoder(self) -> nn.Module:
         """Put the full block list, the pooler and the ``requires_grad`` flags back for good."""
         setattr(self._block_container, self._block_list_name, nn.ModuleList(self._all_blocks))
         if self._pooler is not None:
             self.encoder.pooler = self._pooler
+        self._set_final_norms(cut=False)
         for name, parameter in self.encoder.named_parameters():
             parameter.requires_grad_(self._requires_grad.get(name, parameter.requires_grad))
         return self.encoder
@@ -197,9 +213,11 @@ class SelectedDimsModel(nn.Module):
         setattr(self._block_container, self._block_list_name, nn.ModuleList(self._all_blocks))
         if self._pooler is not None:
             self.encoder.pooler = self._pooler
+        self._set_final_norms(cut=False)
         try:
             yield self.encoder
         finally:
             setattr(self._block_container, self._block_list_name, truncated)
             if self._pooler is not None:
                 self.encoder.pooler = None
+            self._set_final_norms(cut=True)

@@ -47,6 +47,7 @@ from extract.model import LoadedModel, load_model, resolve_device, weights_sha25
 from probe.errors import DataError, ModelError
 from probe.linear import balanced_class_weight
 from probe.results import ResultCell, ResultsFile
+from probe.vocabulary import poolings_for
 
 HEADS_FILE = "fewdims_heads.safetensors"
 HEADS_CONFIG_FILE = "fewdims_finetune.json"
@@ -71,9 +72,24 @@ def resolve_layer(requested: int | None, from_dims: int | None, n_layers: int) -
     return layer
 
 
-def resolve_pooling(requested: str | None, from_dims: str | None) -> str:
+def resolve_pooling(requested: str | None, from_dims: str | None, causal: bool = False) -> str:
+    """The pooling to train on: asked for, else the dims' cell's, else the model's first
+    (``cls`` for an encoder, ``last`` for a decoder, which has no ``cls``)."""
+    allowed = poolings_for(causal)
+    if requested is not None and requested not in allowed:
+        kind = "a decoder-only LM" if causal else "an encoder"
+        raise ModelError(
+            f"--pooling {requested} does not apply to {kind}: choose one of "
+            f"{', '.join(allowed)}"
+            + (
+                " (a decoder's first token has seen only itself; 'last', the last real "
+                "token, is its sentence vector)."
+                if requested == "cls"
+                else "."
+            )
+        )
     if requested is None:
-        return from_dims or "cls"
+        return from_dims or allowed[0]
     if from_dims is not None and requested != from_dims:
         raise ModelError(
             f"The dims from --dims-from were selected on {from_dims} vectors, but --pooling asks "
@@ -169,7 +185,7 @@ def plan_finetune(
     check_same_model(choice, loaded.name, weights_before)
     check_dims_fit(choice.dims, loaded.hidden_size, loaded.name)
     layer = resolve_layer(config.layer, choice.layer, loaded.n_layers)
-    pooling = resolve_pooling(config.pooling, choice.pooling)
+    pooling = resolve_pooling(config.pooling, choice.pooling, loaded.causal)
     if config.max_length > loaded.max_positions:
         raise ModelError(
             f"--max-length {config.max_length} exceeds the {loaded.max_positions} positions of "

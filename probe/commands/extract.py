@@ -96,6 +96,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--layers", default="all", help="'all' or hidden-state indices, e.g. 0,6,12 or 4-12"
     )
+    parser.add_argument(
+        "--store",
+        default="tokens",
+        choices=["tokens", "pooled"],
+        help="tokens: every token's vectors plus pooled sentence vectors (default); pooled: "
+        "pooled vectors only, 5-9x smaller on SST-2 (no --pooling tokens probing). The "
+        "estimated size is printed before writing, and a disk without room for it is refused",
+    )
     add_maxnorm_option(parser)
     parser.add_argument(
         "--compression",
@@ -150,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
     from extract.extractor import ExtractConfig, extract_split, merge_if_complete
     from extract.model import resolve_model_path
-    from probe.cache import DEFAULT_CACHE_DIR, default_cache_path, shard_path
+    from probe.cache import DEFAULT_CACHE_DIR, SpaceEstimate, default_cache_path, shard_path
 
     shard_index, shard_count = resolve_shard(args)
     part_tokens = part_tokens_from_env()
@@ -172,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         part_tokens=part_tokens,
         shard_index=shard_index,
         shard_count=shard_count,
+        store=args.store,
     )
     merged_out = (
         Path(args.out)
@@ -196,8 +205,22 @@ def run(args: argparse.Namespace) -> int:
             rate = tokens_done[0] / max(bar.format_dict["elapsed"], 1e-9)
             bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
 
+        def announce(estimate: SpaceEstimate) -> None:
+            bar.write(
+                f"{out}: estimated {estimate.cache_bytes / 2**20:,.1f} MiB ({args.store}); "
+                f"needs {estimate.needed_bytes / 2**20:,.1f} MiB free while writing, "
+                f"{estimate.free_bytes / 2**20:,.1f} MiB free",
+                file=sys.stdout,
+            )
+
         summary = extract_split(
-            split, out, config, overwrite=args.overwrite, wait_for_lock=args.wait, progress=progress
+            split,
+            out,
+            config,
+            overwrite=args.overwrite,
+            wait_for_lock=args.wait,
+            progress=progress,
+            on_estimate=announce,
         )
     meta = summary.meta
     if summary.reused:

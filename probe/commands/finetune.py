@@ -40,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--pooling",
         choices=POOLINGS,
-        help="sentence vector the head reads (default cls, or the --dims-from cell's)",
+        help="sentence vector the head reads (default cls for an encoder, last for a decoder "
+        "LM, or the --dims-from cell's); cls on a decoder is refused",
     )
     parser.add_argument(
         "--layer",

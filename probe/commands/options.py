@@ -20,7 +20,15 @@ from typing import Any
 
 from probe.cluster import add_execution_options
 from probe.search import DEFAULT_METHODS, METHOD_MODULES
-from probe.vocabulary import POOLINGS, TOKEN_ROWS, parse_layers, parse_names
+from probe.vocabulary import (
+    DECODER_POOLINGS,
+    ENCODER_POOLINGS,
+    STORED_POOLINGS,
+    TOKEN_ROWS,
+    parse_layers,
+    parse_names,
+    parse_poolings,
+)
 
 METHOD_HELP = (
     "comma-separated search methods (default: %(default)s). Available: full, rank, pairs, "
@@ -62,13 +70,17 @@ def add_sweep_options(parser: argparse.ArgumentParser, *, token_rows: bool) -> N
         default="all",
         help="'all' or hidden-state indices and ranges, e.g. 0,6,-1 or 4-12 (default: all)",
     )
-    pooling_help = "comma-separated poolings (default: %(default)s)"
+    pooling_help = (
+        f"comma-separated poolings, or '{STORED_POOLINGS}' (default): every pooling the cache "
+        f"holds ({', '.join(ENCODER_POOLINGS)} for an encoder, {', '.join(DECODER_POOLINGS)} for "
+        "a decoder LM, whose 'last' is its last real token)"
+    )
     if token_rows:
         pooling_help += (
             f", or '{TOKEN_ROWS}': every word token a row labelled with its sentence's label, "
             "probed out of core"
         )
-    parser.add_argument("--pooling", default=",".join(POOLINGS), help=pooling_help)
+    parser.add_argument("--pooling", default=STORED_POOLINGS, help=pooling_help)
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=METHOD_HELP)
     parser.add_argument(
         "--k", type=int, default=16, help="largest subset for greedy/backward/random/control (16)"
@@ -83,6 +95,6 @@ def sweep_selection(args: argparse.Namespace, row_kinds: Sequence[str]) -> dict[
     """``layers``, ``poolings`` and ``methods`` of :func:`add_sweep_options`, parsed."""
     return {
         "layers": parse_layers(args.layers),
-        "poolings": parse_names(args.pooling, row_kinds, "--pooling"),
+        "poolings": parse_poolings(args.pooling, row_kinds),
         "methods": parse_names(args.methods, tuple(METHOD_MODULES), "--methods"),
     }

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # One colour per pooling, the same in every figure of a report.
-POOLING_COLORS = {"cls": "#1f77b4", "mean": "#ff7f0e", "maxnorm": "#2ca02c"}
+POOLING_COLORS = {"cls": "#1f77b4", "mean": "#ff7f0e", "maxnorm": "#2ca02c", "last": "#9467bd"}
 FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 DPI = 110
 

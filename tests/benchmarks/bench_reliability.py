@@ -49,7 +49,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from probe.cache import (  # noqa: E402
-    POOLINGS,
     Cache,
     CacheMeta,
     PartWriter,
@@ -57,6 +56,7 @@ from probe.cache import (  # noqa: E402
 )
 from probe.outofcore.budget import in_memory_bytes  # noqa: E402
 from probe.verify import verify_cache  # noqa: E402
+from probe.vocabulary import ENCODER_POOLINGS  # noqa: E402
 from tests.synthetic_cache import SIGNAL_DIMS, write_synthetic_cache  # noqa: E402
 from tests.unit.extract.test_crash_safety import Zygote, wait_for  # noqa: E402
 from tests.unit.extract.test_sharding import all_arrays  # noqa: E402
@@ -205,7 +205,7 @@ def write_parts(
                 labels=arrays["examples/label"][start:stop],
                 truncated=arrays["examples/truncated"][start:stop],
                 texts=[tuple(_text(c) for c in row) for row in arrays["examples/text"][start:stop]],
-                pooled={p: arrays[f"pooled/{p}"][:, start:stop] for p in POOLINGS},
+                pooled={p: arrays[f"pooled/{p}"][:, start:stop] for p in ENCODER_POOLINGS},
                 maxnorm_position=arrays["pooled/maxnorm_position"][:, start:stop],
             )
             writer.finish()

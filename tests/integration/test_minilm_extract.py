@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from probe.cache import POOLINGS, Cache
+from probe.cache import Cache
+from probe.vocabulary import ENCODER_POOLINGS
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ def test_sst2_dev_cache_shape_and_labels(sst2_dev_cache, glue_dir):
         np.testing.assert_array_equal(cache.labels, file_labels[cache.row_index])
         texts = cache.texts()
         assert all(texts[i][0] == rows[row][0] for i, row in enumerate(cache.row_index.tolist()))
-        for pooling in POOLINGS:
+        for pooling in ENCODER_POOLINGS:
             vectors = cache.pooled(6, pooling)
             assert vectors.shape == (872, 384) and np.isfinite(vectors).all()
         assert cache.meta.n_truncated == 0 and cache.n_tokens == int(cache.lengths.sum())

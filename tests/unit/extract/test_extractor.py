@@ -13,8 +13,9 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from extract.extractor import ExtractConfig, extract_split, plan_batches
-from probe.cache import POOLINGS, Cache
+from probe.cache import Cache
 from probe.errors import CacheError, DataError, ModelError
+from probe.vocabulary import ENCODER_POOLINGS
 from tests.unit.helpers import synthetic_split
 
 FLOAT16_TOLERANCE = {"rtol": 2e-3, "atol": 2e-3}
@@ -100,7 +101,7 @@ def test_pooled_vectors_match_token_vectors(single_cache):
         specials = cache.special_mask(ids)
         for layer in cache.layers:
             tokens = cache.token_vectors(layer, ids)
-            pooled = {name: cache.pooled(layer, name) for name in POOLINGS}
+            pooled = {name: cache.pooled(layer, name) for name in ENCODER_POOLINGS}
             positions = cache.maxnorm_positions(layer)
             for example_id, (vectors, special) in enumerate(zip(tokens, specials, strict=True)):
                 np.testing.assert_allclose(

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probe.cache import POOLINGS, CacheMeta, PartWriter, consolidate
+from probe.cache import CacheMeta, PartWriter, consolidate
 from probe.cli import main
 from probe.errors import CacheError, DataError, FewdimsError
 from probe.results import ResultsFile
 from probe.search import SearchConfig
 from probe.sweep import SweepSpec, parse_layers, parse_names, run_sweep, task_facts
+from probe.vocabulary import ENCODER_POOLINGS
 
 pytestmark = pytest.mark.torch_free
 
@@ -31,7 +32,7 @@ def planted_slices(n_examples: int, seed: int) -> tuple[dict[str, np.ndarray], n
     labels = rng.integers(0, 2, n_examples)
     pooled = {
         name: rng.standard_normal((N_LAYERS, n_examples, HIDDEN)).astype(np.float32)
-        for name in POOLINGS
+        for name in ENCODER_POOLINGS
     }
     signal = (2 * labels - 1) * 1.2 + rng.standard_normal(n_examples)
     nuisance = 3 * rng.standard_normal(n_examples)
@@ -210,9 +211,9 @@ def test_layer_and_name_parsing():
     assert parse_layers("0,6,-1") == (0, 6, -1)
     with pytest.raises(FewdimsError, match="comma-separated"):
         parse_layers("top")
-    assert parse_names("cls,mean", POOLINGS, "--pooling") == ("cls", "mean")
+    assert parse_names("cls,mean", ENCODER_POOLINGS, "--pooling") == ("cls", "mean")
     with pytest.raises(FewdimsError, match="choose from"):
-        parse_names("cls,first", POOLINGS, "--pooling")
+        parse_names("cls,first", ENCODER_POOLINGS, "--pooling")
 
 
 def test_task_facts_follow_the_glue_table():
