@@ -140,7 +140,12 @@ def run_pipeline(
         summaries = []
         for split, split_tag in ((train, tag), (evaluation, "")):
             path = default_cache_path(
-                config.cache_dir, loaded.name, split.task, split.split, split_tag
+                config.cache_dir,
+                loaded.name,
+                split.task,
+                split.split,
+                split_tag,
+                storage=config.extract.store,
             )
             summary = extract_split(
                 split,

@@ -1270,13 +1270,20 @@ DEFAULT_CACHE_DIR = Path("data") / "features"
 
 
 def default_cache_path(
-    cache_dir: str | Path, model_name: str, task: str, split: str, tag: str = ""
+    cache_dir: str | Path,
+    model_name: str,
+    task: str,
+    split: str,
+    tag: str = "",
+    storage: str = "tokens",
 ) -> Path:
     """``<cache_dir>/<model>/<task>-<split><tag>.h5``, the model name made path-safe.
 
     One naming rule for ``fewdims extract`` and ``fewdims run``, so each finds the other's
     caches. ``model_name`` is the resolved display name (``default`` resolves to
-    ``sentence-transformers/all-MiniLM-L6-v2``), never the alias the user typed.
+    ``sentence-transformers/all-MiniLM-L6-v2``), never the alias the user typed. A pooled-only
+    cache is ``<task>-<split><tag>.pooled.h5``, so it never collides with the full one.
     """
     safe_model = model_name.strip("/").replace("/", "__").replace(":", "_") or "model"
-    return Path(cache_dir) / safe_model / f"{task}-{split}{tag}.h5"
+    suffix = ".pooled.h5" if storage == "pooled" else ".h5"
+    return Path(cache_dir) / safe_model / f"{task}-{split}{tag}{suffix}"

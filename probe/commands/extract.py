@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from probe.commands.options import add_maxnorm_option, add_model_options
+from probe.commands.options import add_maxnorm_option, add_model_options, add_store_option
 from probe.errors import FewdimsError
 from probe.vocabulary import parse_layers
 
@@ -96,14 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--layers", default="all", help="'all' or hidden-state indices, e.g. 0,6,12 or 4-12"
     )
-    parser.add_argument(
-        "--store",
-        default="tokens",
-        choices=["tokens", "pooled"],
-        help="tokens: every token's vectors plus pooled sentence vectors (default); pooled: "
-        "pooled vectors only, 5-9x smaller on SST-2 (no --pooling tokens probing). The "
-        "estimated size is printed before writing, and a disk without room for it is refused",
-    )
+    add_store_option(parser)
     add_maxnorm_option(parser)
     parser.add_argument(
         "--compression",
@@ -186,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out)
         if args.out
         else default_cache_path(
-            DEFAULT_CACHE_DIR, resolve_model_path(args.model)[0], split.task, split.split
+            DEFAULT_CACHE_DIR,
+            resolve_model_path(args.model)[0],
+            split.task,
+            split.split,
+            storage=args.store,
         )
     )
     out = shard_path(merged_out, shard_index, shard_count) if shard_count > 1 else merged_out

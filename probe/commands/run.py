@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from probe.cache import DEFAULT_CACHE_DIR
-from probe.commands.options import add_model_options, add_sweep_options, sweep_selection
+from probe.commands.options import (
+    add_model_options,
+    add_store_option,
+    add_sweep_options,
+    sweep_selection,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -49,6 +54,7 @@ def add_parser(subparsers: Any) -> None:
         help="no train split available: train on this seeded fraction of dev, "
         "evaluate on the rest (named dev-part1/dev-part2 everywhere)",
     )
+    add_store_option(parser)
     add_sweep_options(parser, token_rows=False)
     parser.add_argument(
         "--finetune", action="store_true", help="also fine-tune with the best probe dims"
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             max_length=args.max_length,
             batch_size=args.batch_size,
             device=args.device,
+            store=args.store,
         ),
         **sweep_selection(args, POOLINGS),
         k=args.k,

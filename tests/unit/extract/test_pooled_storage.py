@@ -123,3 +123,12 @@ def test_pooled_only_shards_merge_into_the_single_process_cache(tiny_model_dir, 
         for pooling in single.meta.poolings:
             np.testing.assert_array_equal(sharded.pooled(2, pooling), single.pooled(2, pooling))
     assert verify_cache(merged).ok
+
+
+def test_a_pooled_cache_has_its_own_default_path():
+    from probe.cache import default_cache_path
+
+    assert default_cache_path("d", "org/m", "sst2", "dev", storage="pooled") == Path(
+        "d/org__m/sst2-dev.pooled.h5"
+    )
+    assert default_cache_path("d", "org/m", "sst2", "dev") == Path("d/org__m/sst2-dev.h5")

@@ -2,7 +2,9 @@
 
 Version 1 is version 2's encoder layout without ``storage``, ``poolings`` and ``causal`` in
 its meta (``probe.cache`` docstring). The file is made exactly so: a version-2 encoder cache
-whose attributes are rewritten to what fewdims wrote before version 2. No torch needed.
+whose attributes are rewritten to what fewdims wrote before version 2. No torch needed. (The
+committed ``tests/data/tiny-*.h5`` were written by fewdims before version 2 and are read by
+``test_tiny_committed_cache.py`` and ``.ci/run`` too.)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from probe.sweep import SweepSpec, run_sweep
 from probe.verify import verify_cache
 from tests.synthetic_cache import write_synthetic_cache
 
+pytestmark = pytest.mark.torch_free
 VERSION_2_FIELDS = ("storage", "poolings", "causal")
 
 
