@@ -23,6 +23,7 @@ import numpy as np
 
 from probe.errors import DataError
 from probe.tasks import GLUE_FOLDERS, TaskSpec, canonical_split, get_task, is_labeled_split
+from probe.words.table import WordTable
 
 DEFAULT_DATA_DIR = Path("data") / "glue"
 DATA_ENV_VAR = "FEWDIMS_DATA"
@@ -49,6 +50,8 @@ class Split:
     is_regression: bool
     source: str
     extra: dict[str, object] = field(default_factory=dict)
+    # Per-word labels and subword spans (CoNLL-U data), in example order; None otherwise.
+    words: WordTable | None = None
 
     @property
     def labeled(self) -> bool:
@@ -67,6 +70,8 @@ class Split:
             digest.update(json.dumps([row, *texts]).encode("utf-8", "surrogatepass"))
         if self.labels is not None:
             digest.update(np.ascontiguousarray(self.labels).tobytes())
+        if self.words is not None:
+            digest.update(self.words.digest().encode())
         return digest.hexdigest()
 
     def subset(self, count: int) -> Split:
@@ -115,6 +120,7 @@ class Split:
             is_regression=self.is_regression,
             source=self.source,
             extra={**self.extra, **note, "of": len(self.texts)},
+            words=None if self.words is None else self.words.take(positions),
         )
 
 

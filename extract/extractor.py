@@ -47,6 +47,7 @@ from extract.datasets import Split
 from extract.model import DEFAULT_MODEL, LoadedModel, load_model, resolve_device
 from extract.pooling import pool
 from extract.sharding import check_shard, shard_batches
+from extract.word_alignment import check_word_spans
 from probe.cache import (
     STORAGE_DTYPES,
     STORAGE_KINDS,
@@ -345,6 +346,8 @@ def extract_split(
             )
         tokenized = tokenize_split(loaded.tokenizer, split, config.max_length)
         lengths = tokenized.input_ids.lengths()
+        if split.words is not None:
+            check_word_spans(split.words, lengths, split.source)
         # Part size counts token-vector bytes even for pooled-only caches (whose parts then
         # hold more examples): the plan, and so the fingerprint's part_tokens, stays the same.
         bytes_per_token = len(layers) * loaded.hidden_size * (4 if config.dtype == "float32" else 2)
@@ -380,6 +383,8 @@ def extract_split(
             poolings=list(poolings_for(loaded.causal)),
             causal=loaded.causal,
         )
+        if split.words is not None:
+            meta.words = split.words.take(plan.order).counts()
         identity = _identity(
             meta, config, tokenizer_hash=_tokenizer_hash(loaded.tokenizer), part_tokens=part_tokens
         )
@@ -433,7 +438,12 @@ def extract_split(
                 out_path.parent, int(1.05 * parts_bytes) + 2**16, f"Consolidating {out_path}"
             )
             consolidate(
-                part_paths, out_path, meta, compression=config.compression, checksum=config.checksum
+                part_paths,
+                out_path,
+                meta,
+                compression=config.compression,
+                checksum=config.checksum,
+                words=None if split.words is None else split.words.take(plan.order),
             )
         except (OSError, RuntimeError, CacheError) as error:
             raise _write_failure(error, out_path, partial_dir) from error

@@ -63,6 +63,26 @@ maxnorm vector is a real word's vector and can be compared with CLS; an example 
 special tokens falls back to all tokens. Pooled vectors are computed at extraction time in
 float32 from the model's own (not yet rounded) hidden states, then stored as float16.
 
+Word tables (version 2; only in caches of word-annotated data such as CoNLL-U). ``W`` = words:
+
+==============================  ===================  =========================================
+``words/offsets``               (N+1,) int64         example i owns words offsets[i]:offsets[i+1]
+``words/token_span``            (W, 2) int32         [start, stop) token positions of the word
+                                                     within its example (0 = first token, e.g.
+                                                     [CLS]); (-1, -1) = dropped (cut by
+                                                     ``max_length`` or no subword)
+``words/upos``, ``words/xpos``,  (W,) int16          label codes into
+``words/deprel``                                     ``meta.words["label_names"][name]``
+``words/head``                  (W,) int32           CoNLL-U HEAD: 0 = root, else the 1-based
+                                                     index of the head word in the example
+``words/form``                  (W,) utf-8 str       the word's form (word types, control tasks)
+==============================  ===================  =========================================
+
+``meta.words`` holds the label vocabularies and the alignment counts (words, dropped by
+truncation, without subwords, tokens shared by two words); see ``extract.word_alignment``
+for how spans are found. A version-1 cache (no word tables, otherwise the same layout) is
+still read.
+
 ``dtype`` ``bfloat16`` is stored as raw ``uint16`` bits (HDF5 has no bfloat16); the reader
 converts. Readers always return float32.
 
@@ -123,11 +143,13 @@ import numpy as np
 from probe import __version__
 from probe.errors import CacheError
 from probe.vocabulary import ENCODER_POOLINGS, POOLINGS
+from probe.words.table import WordTable
 
 CACHE_FORMAT = "fewdims-cache"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1: no storage/poolings/causal in meta (see above)
 STORAGE_KINDS: tuple[str, ...] = ("tokens", "pooled")
+WORD_LABEL_NAMES: tuple[str, ...] = ("upos", "xpos", "deprel")
 STORAGE_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32")
 TOKEN_CHUNK = 256  # tokens per HDF5 chunk of ``hidden``: one layer's CLS rows read fast
 EXAMPLE_CHUNK = 1024  # examples per chunk of the pooled arrays
@@ -179,6 +201,8 @@ class CacheMeta:
     shard: list[int] | None = None  # [index, count] for a shard file, else None
     shard_group: str = ""  # fingerprint shared by all shards of one extraction
     shards: list[dict[str, Any]] = field(default_factory=list)  # a merged cache's sources
+    # Word tables' vocabularies and alignment counts; empty when the cache has none.
+    words: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,6 +223,10 @@ class CacheMeta:
     @property
     def has_token_vectors(self) -> bool:
         return self.storage == "tokens"
+
+    @property
+    def has_words(self) -> bool:
+        return bool(self.words)
 
 
 def _storage_numpy_dtype(dtype: str) -> np.dtype:
@@ -425,6 +453,14 @@ def expected_datasets(meta: CacheMeta) -> dict[str, tuple[tuple[int, ...], str]]
     for pooling in meta.poolings:
         schema[f"pooled/{pooling}"] = ((n_layers, n_examples, hidden), "vector")
     schema["pooled/maxnorm_position"] = ((n_layers, n_examples), "int")
+    if meta.words:
+        n_words = int(meta.words["n_words"])
+        schema["words/offsets"] = ((n_examples + 1,), "int")
+        schema["words/token_span"] = ((n_words, 2), "int")
+        for name in WORD_LABEL_NAMES:
+            schema[f"words/{name}"] = ((n_words,), "int")
+        schema["words/head"] = ((n_words,), "int")
+        schema["words/form"] = ((n_words,), "text")
     return schema
 
 
@@ -544,11 +580,14 @@ def consolidate(
     *,
     compression: str | None = None,
     checksum: bool = True,
+    words: WordTable | None = None,
 ) -> Path:
     """Copy finished parts, in order, into one cache file at ``out_path`` (atomically).
 
     Writes ``<out_path>.tmp`` then renames it, so the final path only ever holds a complete
-    cache. Copies one part at a time: memory stays bounded by one part.
+    cache. Copies one part at a time: memory stays bounded by one part. ``words``: the word
+    table of the examples *in extraction order* (written as ``words/*``; its vocabularies
+    and counts go to ``meta.words``).
     """
     out_path = Path(out_path)
     tmp_path = out_path.with_name(out_path.name + ".tmp")
@@ -565,6 +604,13 @@ def consolidate(
             "the partial extraction is inconsistent — re-run extract with --overwrite."
         )
     meta.n_tokens = int(n_tokens)
+    if words is not None:
+        if words.n_examples != n_examples:
+            raise CacheError(
+                f"The word table covers {words.n_examples} examples but the parts hold "
+                f"{n_examples}; re-run extract with --overwrite."
+            )
+        meta.words = {**meta.words, "n_words": words.n_words, "label_names": words.label_names}
     schema = expected_datasets(meta)
     storage = _storage_numpy_dtype(meta.dtype)
     numeric = {"int": None, "bool": bool, "label": label_dtype, "vector": storage}
@@ -578,6 +624,8 @@ def consolidate(
     try:
         with h5py.File(tmp_path, "w") as out:
             for name, (shape, kind) in schema.items():
+                if name.startswith("words/"):
+                    continue  # written whole below
                 if kind == "text":
                     out.create_dataset(name, shape=shape, dtype=_text_dtype())
                     continue
@@ -616,6 +664,8 @@ def consolidate(
             offsets = np.zeros(n_examples + 1, dtype=np.int64)
             np.cumsum(lengths_all, out=offsets[1:])
             out["examples/offsets"][...] = offsets
+            if words is not None:
+                _write_words(out, words, checksum)
             meta.complete = True
             _write_meta_attrs(out, meta)
         _fsync_path(tmp_path)
@@ -625,6 +675,26 @@ def consolidate(
         tmp_path.unlink(missing_ok=True)
         raise
     return out_path
+
+
+def _write_words(out: h5py.File, words: WordTable, checksum: bool) -> None:
+    """The ``words/*`` datasets of a word table already in extraction order."""
+    arrays: dict[str, np.ndarray] = {
+        "words/offsets": words.offsets.astype(np.int64),
+        "words/token_span": words.token_span.astype(np.int32),
+        "words/head": words.head.astype(np.int32),
+        **{f"words/{name}": words.labels[name].astype(np.int16) for name in WORD_LABEL_NAMES},
+    }
+    for name, values in arrays.items():
+        out.create_dataset(
+            name,
+            data=values,
+            chunks=_chunked(values.shape, VECTOR_CHUNK, 0) if values.size else None,
+            fletcher32=checksum and values.size > 0,
+        )
+    out.create_dataset(
+        "words/form", data=np.asarray(words.forms, dtype=object), dtype=_text_dtype()
+    )
 
 
 def shard_path(out_path: str | Path, index: int, count: int) -> Path:
@@ -690,6 +760,11 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path) -> Cac
     if not shard_metas:
         raise CacheError("Nothing to merge: pass the shard files written by extract --shard.")
     _merged_fingerprint_check(shard_metas)
+    if any(meta.has_words for _, meta in shard_metas):
+        raise CacheError(
+            "Cannot merge shards with word tables (CoNLL-U extractions): merging them is not "
+            "supported yet. Extract the CoNLL-U file without --shard."
+        )
     shard_metas.sort(key=lambda item: item[1].shard[0] if item[1].shard else 0)
     first = shard_metas[0][1]
     merged = CacheMeta.from_dict(first.to_dict())
@@ -1092,6 +1167,52 @@ class Cache:
             for i in example_ids
         ]
 
+    # ------------------------------------------------------------------ word tables
+    @property
+    def has_words(self) -> bool:
+        """True when the cache holds word tables (extracted from CoNLL-U)."""
+        return self.meta.has_words
+
+    def _require_words(self) -> None:
+        if not self.has_words:
+            raise CacheError(
+                f"Cache {self.path} has no word tables (it was not extracted from a CoNLL-U "
+                "file). Extract a .conllu file with `fewdims extract --data-file F.conllu`."
+            )
+
+    @property
+    def word_offsets(self) -> np.ndarray:
+        """(N+1,) int64: example i owns words word_offsets[i]:word_offsets[i+1]."""
+        self._require_words()
+        return self._read("words/offsets")
+
+    def word_token_spans(self) -> np.ndarray:
+        """(W, 2) int64 [start, stop) token positions within each word's example; -1 = dropped."""
+        self._require_words()
+        return self._read("words/token_span").astype(np.int64)
+
+    def word_labels(self, name: str) -> np.ndarray:
+        """(W,) int64 codes of word label ``name`` into :meth:`word_label_names`."""
+        self._require_words()
+        if name not in WORD_LABEL_NAMES:
+            raise CacheError(
+                f"Unknown word label {name!r}; choose one of {', '.join(WORD_LABEL_NAMES)}."
+            )
+        return self._read(f"words/{name}").astype(np.int64)
+
+    def word_label_names(self, name: str) -> list[str]:
+        self._require_words()
+        return list(self.meta.words["label_names"][name])
+
+    def word_heads(self) -> np.ndarray:
+        """(W,) int64 CoNLL-U HEAD of each word (0 = root, else 1-based word index)."""
+        self._require_words()
+        return self._read("words/head").astype(np.int64)
+
+    def word_forms(self) -> list[str]:
+        self._require_words()
+        return [_as_str(cell) for cell in self._read("words/form")]
+
     def dataset_names(self) -> list[str]:
         names: list[str] = []
         self._handle.visit(
@@ -1250,6 +1371,7 @@ def describe(cache: Cache) -> dict[str, str]:
             else " (maxnorm over word tokens)"
         ),
         "size": f"{size / 2**20:,.1f} MiB ({size / max(raw_bytes, 1):.3f}x {raw_what})",
+        **({"words": _describe_words(meta.words)} if meta.words else {}),
         "complete": "yes" if meta.complete else "NO (resume with the same extract command)",
         **(
             {"shard": f"{meta.shard[0]} of {meta.shard[1]} (merge with `fewdims merge`)"}
@@ -1263,6 +1385,17 @@ def describe(cache: Cache) -> dict[str, str]:
         ),
         "created": f"{meta.created_at} by fewdims {meta.fewdims_version}",
     }
+
+
+def _describe_words(words: dict[str, Any]) -> str:
+    vocabularies = ", ".join(
+        f"{len(words['label_names'][name])} {name}" for name in WORD_LABEL_NAMES
+    )
+    return (
+        f"{words['n_words']:,} ({vocabularies} labels; {words.get('n_truncated', 0)} dropped "
+        f"by max_length, {words.get('n_without_subwords', 0)} without subwords, "
+        f"{words.get('n_shared_tokens', 0)} tokens shared by two words)"
+    )
 
 
 # Where caches go unless the user names a path: ``fewdims extract`` and ``fewdims run`` both.

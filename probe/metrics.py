@@ -20,7 +20,7 @@ import numpy as np
 
 from probe.errors import FewdimsError
 
-CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc", "f1_macro")
 REGRESSION_METRICS = ("pearson", "spearman")
 
 
@@ -79,6 +79,28 @@ def f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
     return np.where(denominator > 0, 2 * true_pos / np.where(denominator > 0, denominator, 1), 0.0)
 
 
+def macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    """Macro-averaged F1 of (m, c, c) confusion counts -> (m,).
+
+    Like scikit-learn's ``f1_score(average="macro")``: the mean of per-class F1 over the
+    classes that occur in the true labels or the predictions (a class neither present nor
+    predicted does not count); a class's F1 is 0 when it is never predicted correctly.
+    """
+    per_class, present = per_class_f1(confusion)
+    return (per_class * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def per_class_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class F1 (m, c) of (m, c, c) confusion counts, and which classes occur (m, c)."""
+    confusion = confusion.astype(np.float64)
+    true_pos = np.diagonal(confusion, axis1=1, axis2=2)
+    true_sum = confusion.sum(axis=2)
+    pred_sum = confusion.sum(axis=1)
+    denominator = true_sum + pred_sum
+    f1 = np.where(denominator > 0, 2 * true_pos / np.where(denominator > 0, denominator, 1), 0.0)
+    return f1, denominator > 0
+
+
 def _pearson_columns(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Pearson r between ``y_true`` (n,) and every column of ``y_pred`` (n, m); NaN if constant."""
     true_centered = np.asarray(y_true, dtype=np.float64) - np.mean(y_true, dtype=np.float64)
@@ -117,6 +139,8 @@ def batch_metric(
     confusion = confusion_counts(y_true, y_pred, n_classes)
     if name == "mcc":
         return mcc_from_confusion(confusion)
+    if name == "f1_macro":
+        return macro_f1_from_confusion(confusion)
     if n_classes != 2:
         raise UnknownMetricError("F1 is defined here for binary tasks only (positive label 1).")
     return f1_from_confusion(confusion)

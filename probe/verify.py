@@ -32,6 +32,7 @@ import numpy as np
 
 from probe.cache import Cache, expected_datasets, to_float32
 from probe.errors import CacheError
+from probe.words.verify import word_table_problems
 
 BLOCK_BYTES = 64 * 2**20  # bytes read per block while scanning a dataset
 # Rounding of a mean of rounded values vs. the rounded mean, relative to the largest entry.
@@ -92,6 +93,8 @@ def verify_cache(path: str | Path, *, sample: int = 256, seed: int = 0) -> Verif
             if not cache.meta.is_merged:
                 _scan_datasets(cache, report)
             _check_offsets_and_counts(cache, report)
+            for dataset, message in word_table_problems(cache):
+                report.problems.append(Problem(str(path), dataset, message))
             if sample > 0 and not _has_problem(report, ("hidden", "pooled", "examples/offsets")):
                 if cache.meta.has_token_vectors:
                     _check_pooling(cache, report, sample, seed)

@@ -152,3 +152,29 @@ def family_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
     name = request.param
     return name, build_family(name, tmp_path_factory.mktemp(f"tiny-{name}"))
+
+
+UD_ENV_VAR = "FEWDIMS_UD"
+
+
+def ud_data_dir() -> Path | None:
+    """The UD treebanks: $FEWDIMS_UD, else ../shared/data/ud beside the repo (en_ewt inside)."""
+    candidates = [
+        os.environ.get(UD_ENV_VAR),
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "ud",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate, "en_ewt", "en_ewt-ud-dev.conllu").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def ud_dir() -> Path:
+    path = ud_data_dir()
+    if path is None:
+        pytest.skip(
+            "UD English EWT not found: set FEWDIMS_UD to a folder holding en_ewt/ "
+            "(e.g. ../shared/data/ud)"
+        )
+    return path

@@ -32,7 +32,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder in the standard GLUE TSV layout (default: $FEWDIMS_DATA, else data/glue; "
         "the hub is tried when no local copy exists)",
     )
-    parser.add_argument("--data-file", help="your own .csv/.tsv/.jsonl/.parquet instead of --task")
+    parser.add_argument(
+        "--data-file",
+        help="your own .csv/.tsv/.jsonl/.parquet instead of --task, or a .conllu treebank file "
+        "(per-word UPOS/XPOS/DEPREL/HEAD with subword spans; no column flags needed)",
+    )
     parser.add_argument(
         "--text-columns", help="with --data-file: one column, or two for pairs (a,b)"
     )
@@ -62,6 +66,22 @@ def load_data(args: argparse.Namespace, split: str):
     if not args.task:
         raise FewdimsError("Pass --task (a GLUE task) or --data-file with --text-columns.")
     return load_split(args.task, split, args.data_dir)
+
+
+def load_conllu_with_model(args: argparse.Namespace):
+    """A CoNLL-U split aligned with the model's own tokenizer, and the loaded model."""
+    from extract.conllu import load_conllu_split
+    from extract.model import load_model
+
+    loaded = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    split = load_conllu_split(
+        args.data_file,
+        loaded.tokenizer,
+        max_length=args.max_length,
+        task=args.task or "",
+        split=args.split,
+    )
+    return split, loaded
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -149,13 +169,23 @@ def resolve_shard(args: argparse.Namespace) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from extract.conllu import is_conllu_path
     from extract.extractor import ExtractConfig, extract_split, merge_if_complete
     from extract.model import resolve_model_path
     from probe.cache import DEFAULT_CACHE_DIR, SpaceEstimate, default_cache_path, shard_path
 
     shard_index, shard_count = resolve_shard(args)
     part_tokens = part_tokens_from_env()
-    split = load_data(args, args.split)
+    loaded = None
+    if args.data_file and is_conllu_path(args.data_file):
+        if shard_count > 1:
+            raise FewdimsError(
+                "CoNLL-U files are extracted in one process (shards with word tables cannot be "
+                "merged yet); drop --shard."
+            )
+        split, loaded = load_conllu_with_model(args)
+    else:
+        split = load_data(args, args.split)
     if args.max_examples:
         split = split.subset(args.max_examples)
     config = ExtractConfig(
@@ -214,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
             split,
             out,
             config,
+            loaded=loaded,
             overwrite=args.overwrite,
             wait_for_lock=args.wait,
             progress=progress,
@@ -230,6 +261,11 @@ def run(args: argparse.Namespace) -> int:
             f"{out}: {meta.n_examples} examples, {meta.n_tokens} tokens, {len(meta.layers)} layers x "
             f"{meta.hidden_size} dims, {meta.n_truncated} truncated; {summary.seconds:.1f} s, "
             f"{summary.tokens_per_second:,.0f} tokens/s, padding {summary.padding_fraction:.1%}{resumed}"
+        )
+    if meta.words:
+        print(
+            f"words: {meta.words['n_words']:,}; {meta.words['n_truncated']} dropped by "
+            f"--max-length {meta.max_length}, {meta.words['n_without_subwords']} without subwords"
         )
     if shard_count > 1:
         merged = merge_if_complete(merged_out, shard_count)

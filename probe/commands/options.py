@@ -96,7 +96,10 @@ def add_sweep_options(parser: argparse.ArgumentParser, *, token_rows: bool) -> N
     parser.add_argument("--pooling", default=STORED_POOLINGS, help=pooling_help)
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=METHOD_HELP)
     parser.add_argument(
-        "--k", type=int, default=16, help="largest subset for greedy/backward/random/control (16)"
+        "--k",
+        type=int,
+        default=None,
+        help="largest subset for greedy/backward/random/control (16; 8 for word labels)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the inner split and random draws (0)"

@@ -14,6 +14,8 @@ from probe.commands.options import add_sweep_options, sweep_selection
 
 
 def add_parser(subparsers: Any) -> None:
+    from probe.commands.word_options import add_word_arguments
+
     parser = subparsers.add_parser(
         "probe",
         help="find which layer, pooling and how few hidden dims a task needs (cached features)",
@@ -76,6 +78,7 @@ def add_parser(subparsers: Any) -> None:
         help="rows per chunk out of core (default: about 8 MiB of float32)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_word_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -93,6 +96,10 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.label:
+        from probe.commands.word_options import run_word_probe
+
+        return run_word_probe(args)
     from probe.cluster import execution_from_args
     from probe.search import SearchConfig
     from probe.sweep import SweepSpec, run_sweep, solver_warning_summary
@@ -100,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     execution = execution_from_args(args)
     config = SearchConfig(
-        k=args.k,
+        k=16 if args.k is None else args.k,
         top_k=args.top_k,
         pool_size=max(500, args.top_k),
         n_random_draws=args.random_draws,

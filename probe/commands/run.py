@@ -21,14 +21,22 @@ from probe.commands.options import (
 
 
 def add_parser(subparsers: Any) -> None:
+    from probe.commands.word_options import add_word_arguments
+
     parser = subparsers.add_parser(
         "run",
         help="model + task(s) → caches → probe sweep → (fine-tune) → report, in one command",
         description="Extract train and dev caches (reused when they match), run the probe "
         "sweep, optionally fine-tune with the best dims, and render reports/NAME/report.html.",
     )
+    parser.add_argument("--task", help="GLUE task(s), comma-separated: sst2,cola,stsb")
     parser.add_argument(
-        "--task", required=True, help="GLUE task(s), comma-separated: sst2,cola,stsb"
+        "--train-file",
+        type=Path,
+        help="word-level run: a CoNLL-U file to train probes on (with --eval-file and --label)",
+    )
+    parser.add_argument(
+        "--eval-file", type=Path, help="word-level run: the CoNLL-U file probes are scored on"
     )
     add_model_options(parser)
     parser.add_argument(
@@ -61,10 +69,20 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--finetune-max-train-examples", type=int, default=2000)
+    add_word_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.train_file or args.eval_file or args.label:
+        return run_words(args)
+    if not args.task:
+        from probe.errors import FewdimsError
+
+        raise FewdimsError(
+            "Pass --task (GLUE task names), or --train-file/--eval-file CoNLL-U files with "
+            "--label for word-level probing."
+        )
     from tqdm import tqdm
 
     from extract.extractor import ExtractConfig
@@ -91,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             store=args.store,
         ),
         **sweep_selection(args, POOLINGS),
-        k=args.k,
+        k=16 if args.k is None else args.k,
         seed=args.seed,
         jobs=execution.jobs,
         scheduler=execution.scheduler,
@@ -119,6 +137,42 @@ def run(args: argparse.Namespace) -> int:
     )
     for warning in outcome.warnings:
         print(f"warning: {warning}")
+    print(f"report: {outcome.report_html}")
+    print(f"        {outcome.report_markdown}")
+    return 0
+
+
+def run_words(args: argparse.Namespace) -> int:
+    """The word-level path: two CoNLL-U files -> caches -> word sweep per label -> report."""
+    from extract.extractor import ExtractConfig
+    from extract.word_pipeline import WordRunConfig, run_word_pipeline
+    from probe.commands.word_options import word_labels, word_spec_from_args
+    from probe.errors import FewdimsError
+
+    if not (args.train_file and args.eval_file and args.label):
+        raise FewdimsError(
+            "Word-level runs need --train-file, --eval-file (CoNLL-U) and --label "
+            "(upos, xpos, deprel, deprel_full), e.g. fewdims run --train-file dev.conllu "
+            "--eval-file test.conllu --label upos,deprel"
+        )
+    labels = word_labels(args)
+    config = WordRunConfig(
+        train_file=args.train_file,
+        eval_file=args.eval_file,
+        labels=labels,
+        sweep=word_spec_from_args(args, "", "", labels[0]),
+        out_dir=args.out or Path("reports") / "words",
+        cache_dir=args.cache_dir,
+        extract=ExtractConfig(
+            model=args.model,
+            max_length=args.max_length,
+            batch_size=args.batch_size,
+            device=args.device,
+        ),
+    )
+    outcome = run_word_pipeline(
+        config, on_event=lambda message: print(f"[fewdims run] {message}", file=sys.stderr)
+    )
     print(f"report: {outcome.report_html}")
     print(f"        {outcome.report_markdown}")
     return 0

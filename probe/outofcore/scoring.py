@@ -14,10 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 from probe.linear import SubsetFit
-from probe.metrics import batch_metrics, confusion_counts, f1_from_confusion, mcc_from_confusion
+from probe.metrics import (
+    batch_metrics,
+    confusion_counts,
+    f1_from_confusion,
+    macro_f1_from_confusion,
+    mcc_from_confusion,
+)
 from probe.outofcore.problem import StreamProblem
 
-STREAMED_METRICS = ("accuracy", "f1", "mcc", "pearson")
+STREAMED_METRICS = ("accuracy", "f1", "mcc", "f1_macro", "pearson")
 # float32 values of the candidates' gathered columns per row block: 2**21 = 8 MiB.
 PREDICT_BLOCK = 1 << 21
 
@@ -65,6 +71,8 @@ class MetricSums:
             return correct / np.maximum(self.confusion.sum(axis=(1, 2)), 1)
         if name == "f1":
             return f1_from_confusion(self.confusion)
+        if name == "f1_macro":
+            return macro_f1_from_confusion(self.confusion)
         return mcc_from_confusion(self.confusion)
 
 

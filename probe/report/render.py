@@ -28,6 +28,7 @@ from probe.report.plots import PLOT_KINDS
 from probe.report.provenance import provenance_section
 from probe.report.sections import report_intro, task_section
 from probe.report.summary import TaskSummary, summarize
+from probe.report.words import is_word_group, word_eval_split, word_section
 
 PLOTS_DIR = "plots"
 
@@ -62,14 +63,18 @@ def render_report(results_paths: Sequence[str | Path], out_dir: str | Path) -> R
         )
     (out_dir / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
 
-    summaries = [summarize(group) for group in groups]
+    word_groups = [group for group in groups if is_word_group(group)]
+    summaries = [summarize(group) for group in groups if not is_word_group(group)]
     eval_splits = [summary.eval_split for summary in summaries]
+    eval_splits += [word_eval_split(group) for group in word_groups]
     blocks: list[Block] = report_intro(len(loaded), warnings, eval_splits)
     plot_paths: list[Path] = []
     for summary in summaries:
         plots = _draw_plots(summary, out_dir)
         plot_paths.extend(out_dir / path for path in plots.values() if path is not None)
         blocks.extend(task_section(summary, plots))
+    for group in word_groups:
+        blocks.extend(word_section(group, out_dir, _slug(group.title)))
     blocks.extend(provenance_section(loaded))
 
     markdown_path = out_dir / "report.md"

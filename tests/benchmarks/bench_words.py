@@ -1,0 +1,199 @@
+"""Benchmark: word-level (UD) probing — the multinomial kernel and the UPOS sweep.
+
+Not a test: it measures and writes ``reports/benchmarks/words.{json,md}``. Run with::
+
+    python tests/benchmarks/bench_words.py [--repeats 3] [--sweep-results R.json]
+        [--train-cache DEV.h5 --eval-cache TEST.h5]     # runs the UPOS sweep itself
+
+What is measured:
+
+* the multinomial subset-probe kernel (``probe.linear.fit_logistic_subsets``) at UPOS size —
+  17 classes, 20,000 rows, 8 candidates of k = 2, 4, 8 dims — against the per-class-pair
+  Hessian it replaced (kept below as ``_old_hessian``, the baseline, measured in the same run
+  on the same data; median of ``--repeats``). The old kernel's syrk branch also produced NaN
+  Hessians from 7 dims on, so at k = 8 only the time of its arithmetic is comparable;
+* the UPOS sweep (7 MiniLM layers x first/mean subword, methods full, rank, pairs, greedy,
+  backward, random, control, word defaults): wall time once (``--train-cache``), or the
+  per-cell seconds of a finished sweep's results file (``--sweep-results``: the study in
+  ``reports/minilm-ud`` records them), with the load average beside the numbers — the
+  2-core machine is shared, so absolute seconds move with the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+OUT = Path("reports") / "benchmarks"
+
+
+def _old_hessian(design32: np.ndarray, prob: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The replaced kernel: one batched einsum per class pair (c(c+1)/2 of them)."""
+    n_candidates, n_features, _ = design32.shape
+    n_classes = prob.shape[1]
+    n_params = n_features * n_classes
+    hessian = np.zeros((n_candidates, n_params, n_params))
+    for k in range(n_classes):
+        rows = slice(k * n_features, (k + 1) * n_features)
+        for j in range(k, n_classes):
+            cols = slice(j * n_features, (j + 1) * n_features)
+            curvature = (prob[:, k] * ((k == j) - prob[:, j]) * weight).astype(np.float32)
+            weighted = design32 * curvature[:, None, :]
+            block = np.einsum("mqn,mpn->mqp", weighted, design32).astype(np.float64)
+            hessian[:, rows, cols] = block
+            if j != k:
+                hessian[:, cols, rows] = block.transpose(0, 2, 1)
+    return hessian
+
+
+def _median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def kernel_rows(repeats: int) -> list[dict[str, Any]]:
+    from probe.linear import _design, _multinomial_hessian
+
+    rng = np.random.default_rng(0)
+    n_rows, n_dims, n_classes = 20_000, 384, 17
+    x = rng.standard_normal((n_rows, n_dims)).astype(np.float32)
+    rows = []
+    for size in (2, 4, 8):
+        dims = np.stack([rng.choice(n_dims, size, replace=False) for _ in range(8)])
+        design = _design(x, dims)
+        logits = rng.standard_normal((8, n_classes, n_rows))
+        prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        weight = np.ones(n_rows)
+        arguments = (design, prob, weight)
+        new = _median_seconds(lambda a=arguments: _multinomial_hessian(*a), repeats)
+        old = _median_seconds(lambda a=arguments: _old_hessian(*a), repeats)
+        agree = np.allclose(
+            _multinomial_hessian(design, prob, weight),
+            _old_hessian(design, prob, weight),
+            rtol=1e-3,
+            atol=1e-2,
+        )
+        rows.append(
+            {
+                "k": size,
+                "candidates": 8,
+                "gemm_hessian_s": new,
+                "per_pair_hessian_s": old,
+                "speedup": old / new,
+                "agree": bool(agree),
+            }
+        )
+    return rows
+
+
+def sweep_from_results(paths: list[Path]) -> dict[str, Any]:
+    payloads = [json.loads(path.read_text()) for path in paths]
+    payload = payloads[0]
+    cells = [cell for each in payloads for cell in each["cells"]]
+    by_method: dict[str, float] = {}
+    for cell in cells:
+        by_method[cell["method"]] = by_method.get(cell["method"], 0.0) + cell["seconds"]
+    groups = {(cell["layer"], cell["pooling"]) for cell in cells}
+    prepare = sum(
+        {
+            (c["layer"], c["pooling"]): c["details"].get("prepare_seconds", 0.0) for c in cells
+        }.values()
+    )
+    return {
+        "source": ", ".join(str(path) for path in paths),
+        "groups": len(groups),
+        "cells": len(cells),
+        "method_seconds": by_method,
+        "prepare_seconds": prepare,
+        "total_cpu_path_seconds": sum(by_method.values()) + prepare,
+        "jobs": payload["provenance"]["spec"].get("jobs", 1),
+    }
+
+
+def sweep_live(train: Path, evaluation: Path) -> dict[str, Any]:
+    from probe.words.sweep import WordSweepSpec, run_word_sweep
+
+    started = time.perf_counter()
+    results = run_word_sweep(WordSweepSpec(str(train), str(evaluation), label="upos"))
+    wall = time.perf_counter() - started
+    scratch = OUT / "words-sweep-results.json"
+    results.save(scratch)
+    summary = sweep_from_results([scratch])
+    scratch.unlink()
+    summary["wall_seconds"] = wall
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sweep-results", type=Path, nargs="+", help="results file(s) of a sweep")
+    parser.add_argument("--train-cache", type=Path)
+    parser.add_argument("--eval-cache", type=Path)
+    args = parser.parse_args()
+    load_start = os.getloadavg()
+    record: dict[str, Any] = {"kernel": kernel_rows(args.repeats)}
+    if args.train_cache and args.eval_cache:
+        record["sweep"] = sweep_live(args.train_cache, args.eval_cache)
+    elif args.sweep_results:
+        record["sweep"] = sweep_from_results(args.sweep_results)
+    record["load_average"] = {"start": load_start, "end": os.getloadavg()}
+    record["cpus"] = os.cpu_count()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "words.json").write_text(json.dumps(record, indent=2))
+    (OUT / "words.md").write_text(render(record))
+    print((OUT / "words.md").read_text())
+
+
+def render(record: dict[str, Any]) -> str:
+    lines = [
+        "# Word-level probing benchmark (`tests/benchmarks/bench_words.py`)",
+        "",
+        f"Machine: {record['cpus']} CPUs, shared; load average "
+        f"{record['load_average']['start'][0]:.1f} at start, "
+        f"{record['load_average']['end'][0]:.1f} at end (absolute seconds move with the load).",
+        "",
+        "## Multinomial Hessian, 17 classes x 20,000 rows, 8 candidates (median of repeats)",
+        "",
+        "| k dims | GEMM Hessian (s) | per-class-pair Hessian, replaced (s) | speed-up | same values |",
+        "| ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in record["kernel"]:
+        lines.append(
+            f"| {row['k']} | {row['gemm_hessian_s']:.3f} | {row['per_pair_hessian_s']:.3f} | "
+            f"{row['speedup']:.1f}x | {'yes' if row['agree'] else 'NO'} |"
+        )
+    sweep = record.get("sweep")
+    if sweep:
+        lines += [
+            "",
+            "## UPOS sweep: 7 layers x first/mean, all default methods (word defaults)",
+            "",
+            f"Source: {sweep.get('source', 'measured live')}; {sweep['groups']} groups, "
+            f"{sweep['cells']} cells, jobs {sweep['jobs']}.",
+            "",
+            "| part | seconds |",
+            "| --- | ---: |",
+            f"| reading word rows + standardising (all groups) | {sweep['prepare_seconds']:.0f} |",
+        ]
+        for method, seconds in sweep["method_seconds"].items():
+            lines.append(f"| {method} | {seconds:.0f} |")
+        lines.append(f"| **sum over cells** | **{sweep['total_cpu_path_seconds']:.0f}** |")
+        if "wall_seconds" in sweep:
+            lines.append(f"| wall time | {sweep['wall_seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
