@@ -20,7 +20,8 @@ What the format defines (https://universaldependencies.org/format.html) and how 
 * The text is the surface tokens joined by a space, except after a token whose MISC holds
   ``SpaceAfter=No``.
 
-No torch here; :mod:`extract.word_alignment` maps each word's characters to subword tokens.
+No torch here; :mod:`extract.word_alignment` maps each word's characters to subword tokens,
+and :mod:`extract.treebank` makes a file a split with its word table.
 """
 
 from __future__ import annotations
@@ -28,14 +29,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import numpy as np
 
 from probe.errors import DataError
-
-if TYPE_CHECKING:
-    from extract.datasets import Split
 
 N_COLUMNS = 10
 WORD_LABELS: tuple[str, ...] = ("upos", "xpos", "deprel")
@@ -251,42 +246,6 @@ def read_conllu(path: str | Path) -> list[ConlluSentence]:
 def is_conllu_path(path: str | Path) -> bool:
     """True for ``.conllu`` / ``.conll`` files (the extension decides the reader)."""
     return Path(path).suffix.lower() in (".conllu", ".conll")
-
-
-def load_conllu_split(
-    path: str | Path,
-    tokenizer: object,
-    *,
-    max_length: int,
-    task: str = "",
-    split: str = "dev",
-) -> Split:
-    """A CoNLL-U file as a :class:`~extract.datasets.Split` with its word table.
-
-    The examples are the sentences (their rebuilt text; no sentence label); ``words`` holds
-    every word's labels and its subword span under ``tokenizer`` at ``max_length`` (see
-    :mod:`extract.word_alignment`). ``task`` defaults to ``ud`` + the file's treebank name.
-    """
-    from extract.datasets import Split
-    from extract.word_alignment import word_table
-
-    path = Path(path)
-    sentences = read_conllu(path)
-    words = word_table(tokenizer, sentences, max_length)
-    return Split(
-        task=task or default_task_name(path),
-        split=split,
-        texts=[(sentence.text,) for sentence in sentences],
-        labels=None,
-        row_index=np.arange(len(sentences), dtype=np.int64),
-        text_columns=["text"],
-        label_column="",
-        label_names=[],
-        is_regression=False,
-        source=str(path),
-        extra={"format": "conllu", "word_labels": list(WORD_LABELS)},
-        words=words,
-    )
 
 
 def default_task_name(path: str | Path) -> str:

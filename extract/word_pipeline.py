@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from extract.conllu import default_task_name, load_conllu_split
+from extract.conllu import default_task_name
 from extract.extractor import ExtractConfig, extract_split
 from extract.model import LoadedModel, load_model, resolve_device
+from extract.treebank import load_conllu_split
 from probe.cache import default_cache_path
 from probe.errors import DataError
 from probe.words.sweep import WordSweepSpec, run_word_sweep

@@ -70,8 +70,8 @@ def load_data(args: argparse.Namespace, split: str):
 
 def load_conllu_with_model(args: argparse.Namespace):
     """A CoNLL-U split aligned with the model's own tokenizer, and the loaded model."""
-    from extract.conllu import load_conllu_split
     from extract.model import load_model
+    from extract.treebank import load_conllu_split
 
     loaded = load_model(args.model, trust_remote_code=args.trust_remote_code)
     split = load_conllu_split(

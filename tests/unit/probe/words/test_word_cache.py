@@ -8,7 +8,7 @@ import shutil
 import h5py
 import numpy as np
 
-from extract.conllu import load_conllu_split
+from extract.treebank import load_conllu_split
 from probe.cache import Cache, describe
 from probe.verify import verify_cache
 
