@@ -178,7 +178,7 @@ def render(record: dict[str, Any]) -> str:
     if sweep:
         lines += [
             "",
-            "## UPOS sweep: 7 layers x first/mean, all default methods (word defaults)",
+            "## UPOS sweep: first/mean subword, all default methods (word defaults)",
             "",
             f"Source: {sweep.get('source', 'measured live')}; {sweep['groups']} groups, "
             f"{sweep['cells']} cells, jobs {sweep['jobs']}.",
