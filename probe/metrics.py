@@ -164,6 +164,21 @@ def compute_metrics(
     return {name: metric(name, y_true, y_pred, n_classes) for name in names}
 
 
+class MetricScores(dict):
+    """``{metric: value}`` of one prediction vector, carrying that vector as ``predictions``.
+
+    A plain dict everywhere it is stored or compared (results JSON sees only the values); the
+    sweep reads ``predictions`` afterwards to attach bootstrap intervals and keep the
+    per-example predictions, so no search method has to pass them around itself.
+    """
+
+    predictions: np.ndarray | None = None
+
+    def __init__(self, values: dict[str, float], predictions: np.ndarray | None = None):
+        super().__init__(values)
+        self.predictions = predictions
+
+
 def batch_metrics(
     names: Iterable[str], y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 2
 ) -> list[dict[str, float]]:

@@ -25,7 +25,21 @@ A ``ResultCell`` is one (layer, pooling, method) outcome:
   ``eval`` is the held-out split that nothing was selected on;
 * ``steps``: per-step records for methods that build a subset (greedy, backward, the random
   baseline per k, fine-tuning epochs): each a dict with at least ``k`` or ``epoch``;
-* ``details``: method-specific extras (screen scores, selectivity, top pairs, ...).
+* ``details``: method-specific extras (screen scores, selectivity, top pairs, ...);
+* ``intervals`` (version 2): 95% bootstrap CIs of eval scores, keyed like ``predictions``
+  (``"eval"`` = the cell's own eval scores, ``"steps/3"`` = ``steps[3]["eval"]``,
+  ``"top/0"`` = ``details["top"][0]["eval"]``), each ``{metric: [low, high]}`` or, when
+  undefined or partly undefined, ``{metric: {"low", "high", "n_undefined", "reason"}}``;
+  the settings are in ``provenance["bootstrap"]`` (see :mod:`probe.stats.bootstrap`);
+* ``predictions`` (version 2): the per-example eval predictions behind those scores,
+  ``{key: array}`` in memory plus ``"labels"`` (and ``"groups"``, the sentence of each row,
+  for token rows); on disk they live in a compressed ``.npz`` sidecar beside the JSON
+  (``predictions_file``), the JSON cell holding ``{key: name of the array in the sidecar}``.
+  Enough to recompute any metric, CI or paired test without refitting. Random baselines
+  keep their per-draw eval scores as ``"steps/<i>/draw_scores"``.
+
+Version 1 files (no intervals, no predictions) still load; reports say their CIs are
+unavailable and how to get them.
 
 Conventions per ``method`` (reports rely on them):
 
@@ -57,7 +71,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,7 +80,9 @@ from probe import __version__
 from probe.errors import ResultsError
 
 RESULTS_FORMAT = "fewdims-results"
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+PREDICTIONS_SUFFIX = ".predictions.npz"
 
 
 class ResultsFormatError(ResultsError, ValueError):
@@ -85,6 +101,8 @@ class ResultCell:
     steps: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictions: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def k(self) -> int:
@@ -108,9 +126,28 @@ class ResultsFile:
     cells: list[ResultCell] = field(default_factory=list)
     fewdims_version: str = __version__
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # Where the predictions sidecar was (or is to be) found; "" = none. Set by load/save.
+    predictions_file: str = ""
+    # Why predictions are missing although the file names a sidecar ("" = nothing missing).
+    predictions_note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        payload = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, **asdict(self)}
+    @property
+    def has_predictions(self) -> bool:
+        return any(cell.predictions for cell in self.cells)
+
+    def to_dict(self, prediction_names: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """The JSON document; ``prediction_names`` (one per cell) replaces the arrays."""
+        payload: dict[str, Any] = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION}
+        for item in fields(self):
+            if item.name in ("cells", "predictions_note"):
+                continue
+            payload[item.name] = getattr(self, item.name)
+        cells = []
+        for index, cell in enumerate(self.cells):
+            record = {item.name: getattr(cell, item.name) for item in fields(cell)}
+            record["predictions"] = prediction_names[index] if prediction_names else {}
+            cells.append(record)
+        payload["cells"] = cells
         return _json_safe(payload)
 
     @classmethod
@@ -121,14 +158,14 @@ class ResultsFile:
                 "Pass a file written by `fewdims probe`, `fewdims finetune` or `fewdims run`."
             )
         version = payload.get("version")
-        if version != RESULTS_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ResultsFormatError(
                 f"{source} is a results file of version {version}; this fewdims "
-                f"({__version__}) reads version {RESULTS_VERSION}. Re-run the experiment "
+                f"({__version__}) reads versions {', '.join(map(str, READABLE_VERSIONS))}. Re-run the experiment "
                 "with this fewdims, or install the fewdims version that wrote it."
             )
         try:
-            cells = [ResultCell(**cell) for cell in payload.get("cells", [])]
+            cells = [ResultCell(**{**cell, "predictions": {}}) for cell in payload.get("cells", [])]
             return cls(
                 kind=payload["kind"],
                 task=payload["task"],
@@ -137,6 +174,7 @@ class ResultsFile:
                 cells=cells,
                 fewdims_version=payload.get("fewdims_version", "unknown"),
                 created_at=payload.get("created_at", ""),
+                predictions_file=str(payload.get("predictions_file") or ""),
             )
         except (KeyError, TypeError) as error:
             raise ResultsFormatError(
@@ -145,10 +183,22 @@ class ResultsFile:
             ) from error
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically (temp file + rename) so a crash never leaves half a JSON file."""
+        """Write atomically (temp file + rename) so a crash never leaves half a JSON file.
+
+        Cells with predictions also write ``<stem>.predictions.npz`` beside the JSON (first,
+        so a JSON never names a sidecar that is not there yet).
+        """
+        from probe.predictions import write_sidecar
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        names = None
+        self.predictions_file = ""
+        if self.has_predictions:
+            sidecar = sidecar_path(path)
+            names = write_sidecar(sidecar, [cell.predictions for cell in self.cells])
+            self.predictions_file = sidecar.name
+        text = json.dumps(self.to_dict(names), indent=1, allow_nan=False)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -174,7 +224,16 @@ class ResultsFile:
             raise ResultsFormatError(
                 f"{path} is not a fewdims results file (top level is not an object)."
             )
-        return cls.from_dict(payload, source=str(path))
+        results = cls.from_dict(payload, source=str(path))
+        if results.predictions_file:
+            from probe.predictions import read_sidecar
+
+            sidecar = path.parent / results.predictions_file
+            names = [cell.get("predictions") or {} for cell in payload.get("cells", [])]
+            arrays, results.predictions_note = read_sidecar(sidecar, names)
+            for cell, cell_arrays in zip(results.cells, arrays, strict=True):
+                cell.predictions = cell_arrays
+        return results
 
     def find(
         self, layer: int | None = None, pooling: str | None = None, method: str | None = None
@@ -311,6 +370,12 @@ def _recorded_hashes(provenance: Any) -> list[str]:
         for item in provenance:
             found.extend(_recorded_hashes(item))
     return sorted(set(found))
+
+
+def sidecar_path(results_path: str | Path) -> Path:
+    """``x/sst2-probe.json`` -> ``x/sst2-probe.predictions.npz`` (copy the two together)."""
+    results_path = Path(results_path)
+    return results_path.with_name(results_path.stem + PREDICTIONS_SUFFIX)
 
 
 def _json_safe(value: Any) -> Any:

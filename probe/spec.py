@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.search import DEFAULT_METHODS, SearchConfig
+from probe.stats.bootstrap import BootstrapSpec
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class SweepSpec:
     1-3-dim probes on skewed tasks such as CoLA predict the majority class, MCC 0).
     ``jobs`` / ``scheduler``: where the groups run (see :mod:`probe.cluster`); they never
     change a number, and the scheduler address is not saved.
+    ``bootstrap``: how eval-score CIs are computed (None = no CIs and no kept predictions).
     """
 
     train_path: str
@@ -42,6 +44,7 @@ class SweepSpec:
     out_of_core: str = "auto"
     chunk_rows: int | None = None
     scheduler: str | None = None
+    bootstrap: BootstrapSpec | None = field(default_factory=BootstrapSpec)
 
 
 OUT_OF_CORE_MODES = ("auto", "always", "never")

@@ -21,7 +21,8 @@ are skipped for those slices and listed in ``provenance["out_of_core"]``.
 
 Timing: a cell's ``seconds`` is its method's wall time on an already loaded slice; the
 method that first needs a shared intermediate (the Gram screen, the greedy path) pays for
-it. Loading and standardising the slice is ``details["prepare_seconds"]``.
+it. Loading and standardising the slice is ``details["prepare_seconds"]``; bootstrap CIs of
+the cell's eval scores (:mod:`probe.stats.attach`) are ``details["ci_seconds"]``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from probe.results import ResultCell, ResultsFile
 from probe.search import METHOD_MODULES, get_method
 from probe.search.problem import Problem
 from probe.spec import OUT_OF_CORE_MODES, SweepSpec, TaskFacts, problem_settings
+from probe.stats.attach import EvalSet, attach_uncertainty
 from probe.tasks import GLUE_TASKS, TASK_ALIASES
 from probe.vocabulary import ROW_KINDS, TOKEN_ROWS, parse_layers, parse_names
 
@@ -148,6 +150,8 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
             f"--jobs must be at least 1 (1 runs the (layer, pooling) groups one after another, "
             f"N runs N at once), got {spec.jobs}."
         )
+    if spec.bootstrap is not None:
+        spec.bootstrap.check()
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         check_compatible(train.meta, evaluation.meta, str(spec.train_path), str(spec.eval_path))
         spec = replace(spec, poolings=spec.poolings or tuple(train.meta.poolings))
@@ -179,6 +183,7 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
             "train_cache": {"path": str(spec.train_path), **train.meta.to_dict()},
             "eval_cache": {"path": str(spec.eval_path), **evaluation.meta.to_dict()},
             "seed": spec.config.seed,
+            "bootstrap": spec.bootstrap.record() if spec.bootstrap else None,
             "spec": _spec_record(spec, layers),
             "protocol": PROTOCOL,
         }
@@ -242,13 +247,28 @@ def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> li
     started = time.perf_counter()
     problem = load_problem(spec, facts, layer, pooling)
     prepare_seconds = time.perf_counter() - started
+    eval_set = eval_set_of(problem, spec)
     cells = []
     for method in spec.methods:
         started = time.perf_counter()
         outcome = get_method(method)(problem, spec.config)
         seconds = time.perf_counter() - started
-        cells.append(outcome.cell(layer, pooling, method, seconds, prepare_seconds))
+        cell = outcome.cell(layer, pooling, method, seconds, prepare_seconds)
+        if eval_set is not None:
+            started = time.perf_counter()
+            attach_uncertainty(outcome, eval_set)
+            cell.intervals, cell.predictions = outcome.intervals, outcome.predictions
+            cell.details["ci_seconds"] = time.perf_counter() - started
+        cells.append(cell)
     return cells
+
+
+def eval_set_of(problem: Problem, spec: SweepSpec) -> EvalSet | None:
+    """The eval labels and resampling settings of a slice; None when CIs are switched off."""
+    if spec.bootstrap is None:
+        return None
+    n_classes = max(problem.n_classes, 2)
+    return EvalSet(problem.y_eval, problem.metrics, n_classes, spec.bootstrap)
 
 
 def run_sweep(

@@ -83,6 +83,9 @@ class MethodOutcome:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    # Filled by the sweep from the eval scores' predictions (probe.stats.attach), not by methods.
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictions: dict[str, Any] = field(default_factory=dict)
 
     def cell(
         self, layer: int, pooling: str, method: str, seconds: float, prepare_seconds: float
@@ -98,4 +101,6 @@ class MethodOutcome:
             steps=self.steps,
             details={**self.details, "prepare_seconds": prepare_seconds},
             seconds=seconds,
+            intervals=self.intervals,
+            predictions=self.predictions,
         )

@@ -25,7 +25,7 @@ import numpy as np
 
 from probe.errors import DataError
 from probe.linear import SubsetFit, balanced_sample_weight, fit_logistic_subsets, fit_ridge_subsets
-from probe.metrics import batch_metric, batch_metrics
+from probe.metrics import MetricScores, batch_metric, batch_metrics
 
 # Rows per block when statistics are accumulated: bounds float64 temporaries to ~50 MB at D=768.
 ROW_BLOCK = 8192
@@ -189,8 +189,16 @@ class Problem:
         return batch_metric(self.primary_metric, y_true, predictions, max(self.n_classes, 2))
 
     def all_metrics(self, y_true: np.ndarray, predictions: np.ndarray) -> list[dict[str, float]]:
-        """Every task metric of every candidate column -> m dicts."""
-        return batch_metrics(self.metrics, y_true, predictions, max(self.n_classes, 2))
+        """Every task metric of every candidate column -> m dicts.
+
+        Scores of the eval rows (``y_true is self.y_eval``) come as
+        :class:`~probe.metrics.MetricScores` carrying their prediction column, which the
+        sweep turns into bootstrap intervals and kept predictions (:mod:`probe.stats.attach`).
+        """
+        scores = batch_metrics(self.metrics, y_true, predictions, max(self.n_classes, 2))
+        if y_true is not self.y_eval:
+            return scores
+        return [MetricScores(values, predictions[:, j]) for j, values in enumerate(scores)]
 
     def validation_primary(self, fit: SubsetFit, dtype: type = np.float64) -> np.ndarray:
         """Primary metric of every candidate of ``fit`` on the validation rows -> (m,)."""

@@ -55,6 +55,8 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
             "n_draws": len(draws),
             "mean": float(np.mean(finite)),
             "sd": float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0,
+            # per-draw eval scores; the sweep moves them to the predictions sidecar
+            "draw_scores": scores.tolist(),
         }
         step.update({name: float(np.quantile(finite, q)) for name, q in QUANTILES.items()})
         steps.append(step)

@@ -136,6 +136,7 @@ def comparable(results: ResultsFile) -> list[dict]:
     for cell in cells:
         cell.pop("seconds")
         cell["details"].pop("prepare_seconds")
+        cell["details"].pop("ci_seconds", None)
     return cells
 
 

@@ -1,0 +1,119 @@
+"""Bootstrap intervals and kept predictions for a search method's outcome.
+
+Search methods score the eval rows through ``Problem.all_metrics``, which hands back
+:class:`~probe.metrics.MetricScores` carrying each prediction vector. After a method has run,
+the sweep calls :func:`attach_uncertainty`: every distinct eval prediction vector of the
+outcome (the cell's own scores, every step, every top-list entry) gets a CI for every task
+metric from one shared resample matrix, and the vectors a report can show are kept for the
+predictions sidecar. Keys follow ``probe.results``: ``"eval"``, ``"steps/<i>"``,
+``"top/<i>"``.
+
+Why only the first ``TOP_PREDICTIONS_KEPT`` top-list vectors are kept: the report's best
+subset per size is chosen on validation, and a top list is sorted by validation, so entries
+further down are never shown; their CIs are still computed and stored. This keeps a 20k-row
+SST-2 sidecar well under a megabyte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from probe.metrics import MetricScores
+from probe.search.base import MethodOutcome
+from probe.stats.bootstrap import (
+    BootstrapSpec,
+    intervals_to_records,
+    metric_intervals,
+    n_units,
+    resample_weights,
+)
+
+TOP_PREDICTIONS_KEPT = 5
+DRAW_SCORES = "draw_scores"
+
+
+@dataclass
+class EvalSet:
+    """One eval set's labels, resampling unit and resample weights, shared by all its cells.
+
+    ``groups`` (n_rows,): the sentence of each row for token rows (resampled by sentence);
+    None when every row is its own example. The resample matrix is drawn on first use.
+    """
+
+    labels: np.ndarray
+    metrics: tuple[str, ...]
+    n_classes: int
+    spec: BootstrapSpec
+    groups: np.ndarray | None = None
+    _weights: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """(n_resamples, n_rows) draw counts; None when there are too few units for a CI."""
+        if n_units(len(self.labels), self.groups) < self.spec.min_examples:
+            return None
+        if self._weights is None:
+            self._weights = resample_weights(len(self.labels), self.spec, self.groups)
+        return self._weights
+
+
+def eval_records(outcome: MethodOutcome) -> Iterator[tuple[str, Any]]:
+    """``(key, eval scores)`` of every record of an outcome that holds eval scores."""
+    yield "eval", outcome.scores.get("eval")
+    for index, step in enumerate(outcome.steps):
+        if isinstance(step, dict):
+            yield f"steps/{index}", step.get("eval")
+    for index, record in enumerate(outcome.details.get("top") or []):
+        if isinstance(record, dict):
+            yield f"top/{index}", record.get("eval")
+
+
+def _kept(key: str) -> bool:
+    if key.startswith("top/"):
+        return int(key.split("/")[1]) < TOP_PREDICTIONS_KEPT
+    return True
+
+
+def attach_uncertainty(outcome: MethodOutcome, eval_set: EvalSet) -> None:
+    """Fill ``outcome.intervals`` and ``outcome.predictions`` (see the module docstring).
+
+    Per-draw random-baseline scores (``steps[i]["draw_scores"]``) move from the step
+    into ``predictions["steps/<i>/draw_scores"]``, so the JSON keeps only their summary.
+    """
+    for index, step in enumerate(outcome.steps):
+        if isinstance(step, dict) and DRAW_SCORES in step:
+            draws = np.asarray(step.pop(DRAW_SCORES), dtype=np.float32)
+            outcome.predictions[f"steps/{index}/{DRAW_SCORES}"] = draws
+    records = [
+        (key, scores)
+        for key, scores in eval_records(outcome)
+        if isinstance(scores, MetricScores) and scores.predictions is not None
+    ]
+    if not records:
+        return
+    column_of: dict[int, int] = {}
+    columns = []
+    for _, scores in records:
+        if id(scores) not in column_of:
+            column_of[id(scores)] = len(columns)
+            columns.append(scores.predictions)
+    intervals = metric_intervals(
+        eval_set.metrics,
+        eval_set.labels,
+        np.stack(columns, axis=1),  # (n_eval, distinct vectors)
+        eval_set.spec,
+        n_classes=eval_set.n_classes,
+        groups=eval_set.groups,
+        weights=eval_set.weights,
+    )
+    for key, scores in records:
+        outcome.intervals[key] = intervals_to_records(intervals[column_of[id(scores)]])
+        if _kept(key):
+            outcome.predictions[key] = scores.predictions
+    outcome.predictions["labels"] = eval_set.labels
+    if eval_set.groups is not None:
+        outcome.predictions["groups"] = eval_set.groups

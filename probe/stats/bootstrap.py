@@ -1,0 +1,369 @@
+"""Percentile bootstrap confidence intervals for eval scores, vectorised over resamples.
+
+Why resample weights, not index lists: every GLUE metric is a function of per-example
+counts, so a resample is fully described by how often each example was drawn. One
+``(n_resamples, n_examples)`` matrix of multinomial counts (:func:`resample_weights`) is
+drawn once per eval set and shared by every metric and every prediction vector; a metric of
+``m`` candidates on all resamples is then one or two matrix products
+(``(B, n) @ (n, m)``), never a Python loop over resamples. The statistic on a resample is
+exactly the statistic on the duplicated examples (the tests compare with
+``scipy.stats.bootstrap(..., method="percentile")``).
+
+Resampling unit: examples (sentences or sentence pairs) by default. When several rows belong
+to one sentence (token rows: every word token a row), pass ``groups`` (n_rows,) with the
+sentence id of each row: sentences are drawn, and a drawn sentence brings all its rows.
+
+Undefined cases, never a crash:
+
+* fewer than ``min_examples`` units (20 by default): the interval is undefined, with the
+  reason, because a percentile interval from a handful of examples is not a 95% interval;
+* a metric undefined on a resample (MCC or F1 when the resampled labels hold one class only,
+  a correlation when the resampled labels or predictions are constant): that resample is
+  left out and counted in ``Interval.n_undefined``; when every resample is undefined the
+  interval is undefined with the reason.
+
+Conventions kept from :mod:`probe.metrics` for the point estimate: a constant classifier has
+MCC 0 (scikit-learn's convention), and that is not an undefined resample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from probe.errors import FewdimsError
+from probe.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+CI_METHOD = "percentile"
+# Resamples per block when weights are drawn; bounds the (block, n) float64 temporaries.
+RESAMPLE_BLOCK = 1000
+
+
+class BootstrapSettingsError(FewdimsError, ValueError):
+    """Bootstrap settings out of range (too few resamples, a level outside (0, 1))."""
+
+
+@dataclass(frozen=True)
+class BootstrapSpec:
+    """How intervals are computed; saved in results provenance so they can be reproduced.
+
+    ``n_resamples`` >= 1,000 (the issue's floor; fewer gives visibly jittery 2.5% tails),
+    ``level`` the two-sided coverage, ``seed`` seeds the multinomial counts,
+    ``min_examples`` the number of resampling units below which no interval is given.
+    """
+
+    n_resamples: int = 1000
+    level: float = 0.95
+    seed: int = 0
+    min_examples: int = 20
+    method: str = CI_METHOD
+
+    def check(self) -> None:
+        if self.n_resamples < 1000:
+            raise BootstrapSettingsError(
+                f"n_resamples={self.n_resamples}: use at least 1,000 bootstrap resamples "
+                "(the 2.5% tails of fewer are too noisy to report)."
+            )
+        if not 0.5 < self.level < 1.0:
+            raise BootstrapSettingsError(f"level={self.level} must lie in (0.5, 1), e.g. 0.95.")
+        if self.method != CI_METHOD:
+            raise BootstrapSettingsError(f"method={self.method!r}; fewdims computes 'percentile'.")
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> BootstrapSpec:
+        known = {
+            key: value for key, value in (record or {}).items() if key in cls.__dataclass_fields__
+        }
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval, or why there is none (``reason`` non-empty, bounds NaN).
+
+    ``n_undefined``: resamples on which the metric was undefined and left out.
+    """
+
+    low: float
+    high: float
+    n_undefined: int = 0
+    reason: str = ""
+
+    @property
+    def defined(self) -> bool:
+        return not self.reason and math.isfinite(self.low) and math.isfinite(self.high)
+
+    def to_record(self) -> list[float] | dict[str, Any]:
+        """JSON form: ``[low, high]`` when clean, else a dict with the count or the reason."""
+        if self.defined and not self.n_undefined:
+            return [round(self.low, 6), round(self.high, 6)]
+        record: dict[str, Any] = {"n_undefined": self.n_undefined}
+        if self.defined:
+            record.update(low=round(self.low, 6), high=round(self.high, 6))
+        if self.reason:
+            record["reason"] = self.reason
+        return record
+
+    @classmethod
+    def from_record(cls, record: Any) -> Interval | None:
+        """Inverse of :meth:`to_record`; None for anything that is not an interval record."""
+        if isinstance(record, list) and len(record) == 2:
+            return cls(_float(record[0]), _float(record[1]))
+        if isinstance(record, dict):
+            return cls(
+                _float(record.get("low")),
+                _float(record.get("high")),
+                int(record.get("n_undefined") or 0),
+                str(record.get("reason") or ""),
+            )
+        return None
+
+    @classmethod
+    def undefined(cls, reason: str, n_undefined: int = 0) -> Interval:
+        return cls(math.nan, math.nan, n_undefined, reason)
+
+
+def _float(value: Any) -> float:
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def resample_weights(
+    n_rows: int, spec: BootstrapSpec, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Multinomial draw counts of every row in every resample -> (n_resamples, n_rows) float64.
+
+    Without ``groups`` each resample draws ``n_rows`` examples with replacement. With
+    ``groups`` (n_rows,) it draws as many groups (sentences) as there are, and every row of a
+    drawn group gets its group's count. Seeded by ``spec.seed`` alone, so two prediction
+    vectors on the same eval set see the same resamples (the basis of the paired tests).
+    """
+    rng = np.random.default_rng([spec.seed, 0xB007])
+    if groups is None:
+        n_units, unit_of_row = n_rows, None
+    else:
+        group_ids, unit_of_row = np.unique(np.asarray(groups), return_inverse=True)
+        n_units = group_ids.size
+    weights = np.empty((spec.n_resamples, n_rows))
+    uniform = np.full(n_units, 1.0 / n_units) if n_units else np.empty(0)
+    for start in range(0, spec.n_resamples, RESAMPLE_BLOCK):
+        stop = min(start + RESAMPLE_BLOCK, spec.n_resamples)
+        counts = rng.multinomial(n_units, uniform, size=stop - start).astype(np.float64)
+        weights[start:stop] = counts if unit_of_row is None else counts[:, unit_of_row]
+    return weights
+
+
+def n_units(n_rows: int, groups: np.ndarray | None) -> int:
+    """Resampling units: rows, or distinct groups (sentences)."""
+    return n_rows if groups is None else int(np.unique(np.asarray(groups)).size)
+
+
+def weighted_metric(
+    name: str,
+    y_true: np.ndarray,
+    predictions: np.ndarray,
+    weights: np.ndarray,
+    n_classes: int = 2,
+) -> np.ndarray:
+    """``name`` of every prediction column on every resample -> (B, m) float64, NaN = undefined.
+
+    ``y_true`` (n,); ``predictions`` (n, m) labels (classification) or values (regression);
+    ``weights`` (B, n) draw counts from :func:`resample_weights`.
+    """
+    predictions = np.asarray(predictions)
+    if predictions.ndim == 1:
+        predictions = predictions[:, None]
+    weights = np.asarray(weights, dtype=np.float64)
+    totals = weights.sum(axis=1)  # (B,)
+    if name == "accuracy":
+        correct = (predictions == np.asarray(y_true)[:, None]).astype(np.float64)
+        return (weights @ correct) / totals[:, None]
+    if name in ("mcc", "f1"):
+        return _confusion_metric(name, y_true, predictions, weights, n_classes)
+    if name == "pearson":
+        return _weighted_pearson(np.asarray(y_true, np.float64), predictions, weights)
+    if name == "spearman":
+        true_ranks = weighted_ranks(np.asarray(y_true, np.float64), weights)  # (B, n)
+        columns = [
+            _pearson_rows(true_ranks, weighted_ranks(predictions[:, column], weights), weights)
+            for column in range(predictions.shape[1])
+        ]  # one (B, n) rank matrix at a time: (B, n, m) would not fit for many candidates
+        return np.stack(columns, axis=1)
+    known = ", ".join(CLASSIFICATION_METRICS + REGRESSION_METRICS)
+    raise FewdimsError(f"No bootstrap for metric {name!r}; fewdims computes: {known}.")
+
+
+def _confusion_metric(
+    name: str, y_true: np.ndarray, predictions: np.ndarray, weights: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """MCC / F1 from weighted confusion counts: one (B, n) @ (n, m*c*c) product."""
+    n_rows, n_candidates = predictions.shape
+    cells = n_classes * n_classes
+    cell = np.asarray(y_true, np.int64)[:, None] * n_classes + predictions.astype(np.int64)
+    one_hot = np.zeros((n_rows, n_candidates * cells))
+    one_hot[np.arange(n_rows)[:, None], np.arange(n_candidates)[None, :] * cells + cell] = 1.0
+    confusion = (weights @ one_hot).reshape(-1, n_classes, n_classes)  # (B*m, c, c)
+    labels_present = (confusion.sum(axis=2) > 0).sum(axis=1)  # classes in the resampled labels
+    if name == "mcc":
+        from probe.metrics import mcc_from_confusion
+
+        values = mcc_from_confusion(confusion)
+        values = np.where(labels_present < 2, np.nan, values)
+    else:
+        from probe.metrics import f1_from_confusion
+
+        denominator = 2 * confusion[:, 1, 1] + confusion[:, 0, 1] + confusion[:, 1, 0]
+        values = np.where(denominator > 0, f1_from_confusion(confusion), np.nan)
+    return values.reshape(weights.shape[0], n_candidates)
+
+
+def _weighted_pearson(
+    y_true: np.ndarray, predictions: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Weighted Pearson r of ``y_true`` with each column, on every resample -> (B, m)."""
+    totals = weights.sum(axis=1)[:, None]
+    x = y_true - y_true.mean()  # centred once for numerical safety; r is shift-invariant
+    y = predictions.astype(np.float64) - predictions.mean(axis=0, dtype=np.float64)
+    mean_x = (weights @ x)[:, None] / totals  # (B, 1)
+    mean_y = (weights @ y) / totals  # (B, m)
+    cov = (weights @ (x[:, None] * y)) / totals - mean_x * mean_y
+    var_x = (weights @ (x * x))[:, None] / totals - mean_x**2
+    var_y = (weights @ (y * y)) / totals - mean_y**2
+    return _correlation(cov, var_x, var_y)
+
+
+def _pearson_rows(
+    true_ranks: np.ndarray, pred_ranks: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Weighted Pearson r per resample of two (B, n) matrices that differ per resample -> (B,)."""
+    totals = weights.sum(axis=1)
+    weighted_true = weights * true_ranks
+    mean_x = weighted_true.sum(axis=1) / totals
+    mean_y = np.einsum("bn,bn->b", weights, pred_ranks) / totals
+    cov = np.einsum("bn,bn->b", weighted_true, pred_ranks) / totals - mean_x * mean_y
+    var_x = np.einsum("bn,bn->b", weighted_true, true_ranks) / totals - mean_x**2
+    var_y = np.einsum("bn,bn,bn->b", weights, pred_ranks, pred_ranks) / totals - mean_y**2
+    return _correlation(cov, var_x, var_y)
+
+
+def _correlation(cov: np.ndarray, var_x: np.ndarray, var_y: np.ndarray) -> np.ndarray:
+    scale = np.sqrt(np.maximum(var_x, 0.0) * np.maximum(var_y, 0.0))
+    tiny = 1e-12 * np.maximum(np.abs(var_x), 1.0) * np.maximum(np.abs(var_y), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = cov / scale
+    value = np.where(scale > np.sqrt(tiny), value, np.nan)
+    return np.clip(value, -1.0, 1.0)
+
+
+def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mid-ranks of ``values`` (n,) within each resample, as if rows were duplicated -> (B, n).
+
+    A value drawn w times occupies w consecutive ranks; tied values share the mean of their
+    ranks (``scipy.stats.rankdata``'s ``average``). One sort for all resamples: the order of
+    the values does not depend on the resample, only the counts do.
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    group_of_sorted = np.cumsum(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) - 1
+    group_weight = np.add.reduceat(weights[:, order], starts, axis=1)  # (B, U)
+    before = np.cumsum(group_weight, axis=1) - group_weight
+    mid_rank = before + (group_weight + 1.0) / 2.0  # (B, U)
+    ranks = np.empty_like(weights)
+    ranks[:, order] = mid_rank[:, group_of_sorted]
+    return ranks
+
+
+def percentile_interval(values: np.ndarray, level: float) -> list[Interval]:
+    """Percentile interval of each column of (B, m) resampled statistics; NaN rows left out."""
+    tail = (1.0 - level) / 2.0
+    intervals = []
+    for column in values.T:
+        finite = column[np.isfinite(column)]
+        undefined = int(column.size - finite.size)
+        if finite.size == 0:
+            intervals.append(
+                Interval.undefined("the metric is undefined on every resample", undefined)
+            )
+            continue
+        low, high = np.quantile(finite, [tail, 1.0 - tail])
+        intervals.append(Interval(float(low), float(high), undefined))
+    return intervals
+
+
+def metric_intervals(
+    names: Iterable[str],
+    y_true: np.ndarray,
+    predictions: np.ndarray,
+    spec: BootstrapSpec,
+    *,
+    n_classes: int = 2,
+    groups: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> list[dict[str, Interval]]:
+    """A CI of every metric for every prediction column of (n, m) -> m ``{metric: Interval}``.
+
+    ``weights``: precomputed :func:`resample_weights` for this eval set (pass them when many
+    calls share one eval set); drawn from ``spec`` and ``groups`` otherwise.
+    """
+    names = list(names)
+    predictions = np.asarray(predictions)
+    if predictions.ndim == 1:
+        predictions = predictions[:, None]
+    n_rows, n_candidates = predictions.shape
+    units = n_units(n_rows, groups)
+    if units < spec.min_examples:
+        unit = "sentences" if groups is not None else "eval examples"
+        reason = f"only {units} {unit} (< {spec.min_examples}): too few for a bootstrap interval"
+        return [{name: Interval.undefined(reason) for name in names} for _ in range(n_candidates)]
+    if weights is None:
+        weights = resample_weights(n_rows, spec, groups)
+    per_metric = {
+        name: percentile_interval(
+            weighted_metric(name, y_true, predictions, weights, n_classes), spec.level
+        )
+        for name in names
+    }
+    return [{name: per_metric[name][column] for name in names} for column in range(n_candidates)]
+
+
+def interval_text(interval: Interval | None, digits: int = 3) -> str:
+    """``[0.786, 0.838]``, or an empty string when there is no interval."""
+    if interval is None or not interval.defined:
+        return ""
+    return f"[{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
+
+
+def records_to_intervals(record: dict[str, Any] | None) -> dict[str, Interval]:
+    """``{metric: Interval}`` from a stored ``{metric: record}`` dict (bad entries skipped)."""
+    parsed = {}
+    for name, value in (record or {}).items():
+        interval = Interval.from_record(value)
+        if interval is not None:
+            parsed[name] = interval
+    return parsed
+
+
+def intervals_to_records(intervals: dict[str, Interval]) -> dict[str, Any]:
+    return {name: interval.to_record() for name, interval in intervals.items()}
+
+
+__all__: Sequence[str] = [
+    "BootstrapSpec",
+    "Interval",
+    "interval_text",
+    "metric_intervals",
+    "percentile_interval",
+    "resample_weights",
+    "weighted_metric",
+    "weighted_ranks",
+]
