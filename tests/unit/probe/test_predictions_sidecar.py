@@ -1,0 +1,88 @@
+"""Predictions travel in a compressed sidecar: exact round trip, dedup, old files still load."""
+
+import json
+
+import numpy as np
+
+from probe.results import ResultCell, ResultsFile, sidecar_path
+
+
+def results_with_predictions() -> ResultsFile:
+    labels = np.array([0, 1, 1, 0, 1])
+    winner = np.array([0, 1, 0, 0, 1])
+    cell = ResultCell(
+        layer=3,
+        pooling="mean",
+        method="pairs",
+        dims=[4, 9],
+        scores={"eval": {"accuracy": 0.8}},
+        intervals={"eval": {"accuracy": [0.6, 1.0]}},
+        predictions={"eval": winner, "top/0": winner.copy(), "labels": labels},
+    )
+    regression = ResultCell(
+        layer=3,
+        pooling="mean",
+        method="full",
+        predictions={"eval": np.array([0.25, -1.5, 3.0]), "labels": labels},
+    )
+    return ResultsFile("probe", "sst2", "accuracy", cells=[cell, regression])
+
+
+def test_round_trip_is_exact_and_identical_arrays_are_stored_once(tmp_path):
+    path = tmp_path / "sst2-probe.json"
+    results_with_predictions().save(path)
+    sidecar = sidecar_path(path)
+    assert sidecar.name == "sst2-probe.predictions.npz"
+    payload = json.loads(path.read_text())
+    assert payload["version"] == 2
+    assert payload["predictions_file"] == sidecar.name
+    names = payload["cells"][0]["predictions"]
+    assert names["eval"] == names["top/0"]  # same content, one array
+    assert payload["cells"][1]["predictions"]["labels"] == names["labels"]
+    with np.load(sidecar) as archive:
+        assert len(archive.files) == 3
+        assert archive[names["eval"]].dtype == np.int8
+    loaded = ResultsFile.load(path)
+    original = results_with_predictions()
+    for got, want in zip(loaded.cells, original.cells, strict=True):
+        assert got.predictions.keys() == want.predictions.keys()
+        for key in want.predictions:
+            np.testing.assert_array_equal(got.predictions[key], want.predictions[key])
+    assert loaded.cells[0].intervals == {"eval": {"accuracy": [0.6, 1.0]}}
+    assert loaded.predictions_note == ""
+
+
+def test_a_missing_sidecar_loads_without_predictions_and_says_why(tmp_path):
+    path = tmp_path / "sst2-probe.json"
+    results_with_predictions().save(path)
+    sidecar_path(path).unlink()
+    loaded = ResultsFile.load(path)
+    assert not loaded.has_predictions
+    assert "sst2-probe.predictions.npz is missing" in loaded.predictions_note
+
+
+def test_a_version_1_file_without_predictions_still_loads(tmp_path):
+    old = {
+        "format": "fewdims-results",
+        "version": 1,
+        "kind": "probe",
+        "task": "sst2",
+        "primary_metric": "accuracy",
+        "provenance": {},
+        "cells": [
+            {"layer": 0, "pooling": "cls", "method": "full", "scores": {"eval": {"accuracy": 0.7}}}
+        ],
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    loaded = ResultsFile.load(path)
+    assert loaded.cells[0].eval_score("accuracy") == 0.7
+    assert loaded.cells[0].intervals == {} and not loaded.has_predictions
+    assert loaded.predictions_note == ""
+
+
+def test_results_without_predictions_write_no_sidecar(tmp_path):
+    path = tmp_path / "plain.json"
+    ResultsFile("probe", "sst2", "accuracy", cells=[ResultCell(0, "cls", "full")]).save(path)
+    assert not sidecar_path(path).exists()
+    assert json.loads(path.read_text())["predictions_file"] == ""
