@@ -15,6 +15,7 @@ from probe.commands.options import add_sweep_options, sweep_selection
 
 def add_parser(subparsers: Any) -> None:
     from probe.commands.word_options import add_word_arguments
+    from probe.stats.bootstrap import add_bootstrap_arguments
 
     parser = subparsers.add_parser(
         "probe",
@@ -77,6 +78,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help="rows per chunk out of core (default: about 8 MiB of float32)",
     )
+    add_bootstrap_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_word_arguments(parser)
     parser.set_defaults(handler=run)
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         return run_word_probe(args)
     from probe.cluster import execution_from_args
     from probe.search import SearchConfig
+    from probe.stats.bootstrap import bootstrap_from_args, interval_text, records_to_intervals
     from probe.sweep import SweepSpec, run_sweep, solver_warning_summary
     from probe.vocabulary import ROW_KINDS
 
@@ -127,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=execution.scheduler,
         out_of_core=args.out_of_core,
         chunk_rows=args.chunk_rows,
+        bootstrap=bootstrap_from_args(args),
     )
     bar = None
     if not args.quiet:
@@ -151,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         value = cell.eval_score(metric)
         dims = ",".join(str(d) for d in cell.dims) if cell.dims else "-"
         shown = f"{value:.4f}" if value == value else "  -   "
+        ci = interval_text(records_to_intervals(cell.intervals.get("eval")).get(metric), 4)
+        shown += f" {ci}" if ci else ""
         print(
             f"layer {cell.layer:>2} {cell.pooling:<7} {cell.method:<8} eval {metric} {shown}  dims {dims}"
         )

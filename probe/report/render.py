@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probe.errors import FewdimsError
+from probe.report.claims import claims_section
 from probe.report.document import Block
 from probe.report.export import write_csv, write_merged_json
 from probe.report.html import render_html
-from probe.report.inputs import group_by_task, load_results
+from probe.report.inputs import LoadedResults, group_by_task, load_results
 from probe.report.markdown import render_markdown
 from probe.report.plots import PLOT_KINDS
 from probe.report.provenance import provenance_section
 from probe.report.sections import report_intro, task_section
 from probe.report.summary import TaskSummary, summarize
 from probe.report.words import is_word_group, word_eval_split, word_section
+from probe.stats.bootstrap import BootstrapSpec
 
 PLOTS_DIR = "plots"
 
@@ -68,6 +70,7 @@ def render_report(results_paths: Sequence[str | Path], out_dir: str | Path) -> R
     eval_splits = [summary.eval_split for summary in summaries]
     eval_splits += [word_eval_split(group) for group in word_groups]
     blocks: list[Block] = report_intro(len(loaded), warnings, eval_splits)
+    blocks.extend(claims_section(summaries, bootstrap_spec(loaded)))
     plot_paths: list[Path] = []
     for summary in summaries:
         plots = _draw_plots(summary, out_dir)
@@ -104,6 +107,15 @@ def _draw_plots(summary: TaskSummary, out_dir: Path) -> dict[str, Path | None]:
         written = kind.draw(summary, out_dir / relative)
         drawn[kind.name] = relative if written is not None else None
     return drawn
+
+
+def bootstrap_spec(loaded: Sequence[LoadedResults]) -> BootstrapSpec:
+    """The bootstrap settings the probe results were written with (the default if none)."""
+    for item in loaded:
+        record = item.results.provenance.get("bootstrap")
+        if isinstance(record, dict):
+            return BootstrapSpec.from_record(record)
+    return BootstrapSpec()
 
 
 def _slug(text: str) -> str:

@@ -24,6 +24,12 @@ from probe.report.document import (
 )
 from probe.report.plots import PLOT_KINDS
 from probe.report.summary import SUMMARY_KS, LayerPoolingRow, TaskSummary
+from probe.report.uncertainty import (
+    HOW_TO_GET_CIS,
+    files_without_predictions,
+    interval_of,
+    score_with_interval,
+)
 from probe.vocabulary import TOKEN_ROWS
 
 MISSING = "—"
@@ -71,6 +77,17 @@ def report_intro(n_files: int, warnings: Sequence[str], eval_splits: Sequence[st
                 "selectivity means the dims encode the task, not just word identity. "
                 "**Bold** marks the best value in each column."
             ),
+            Paragraph(
+                "**Reading a CI and a paired test.** `0.812 [0.786, 0.838]` is a score with its "
+                "95% bootstrap confidence interval: the eval examples were resampled with "
+                "replacement 1,000 times and the interval holds the middle 95% of the "
+                "resampled scores, so it shows how much the score would move on another "
+                "sample of the same size. Two overlapping intervals do not mean two probes "
+                "are equal: both were scored on the same examples, so the **Claims** section "
+                "compares them with paired tests (the difference on each of the same "
+                "resamples, or McNemar's test on the examples exactly one of them gets "
+                "right), and corrects the p-values for the number of comparisons (Holm)."
+            ),
         ]
     )
     return blocks
@@ -83,6 +100,16 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
         Heading(f"Task {summary.group.title}", 2),
         Paragraph(f"Model: `{summary.group.model}`. Metric: **{metric}**."),
     ]
+    without = files_without_predictions(summary.group.files)
+    if without:
+        names = ", ".join(f"`{item.path.name}`" for item in without)
+        blocks.append(
+            Alert(
+                f"Confidence intervals are unavailable for {names}: these results keep no "
+                f"per-example predictions (written by an older fewdims). To get them, "
+                f"{HOW_TO_GET_CIS}."
+            )
+        )
     if not summary.rows:
         blocks.append(Paragraph("No probe results for this task; run `fewdims probe` first."))
     else:
@@ -108,11 +135,13 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
 
 
 def _headline(summary: TaskSummary) -> str:
+    metric = summary.primary_metric
     parts = []
     best_full = summary.best_row(None)
     if best_full is not None:
+        interval = interval_of(best_full.full_cell, "eval", metric)
         parts.append(
-            f"all dims {format_score(best_full.full_eval)} "
+            f"all dims {score_with_interval(best_full.full_eval, interval)} "
             f"(layer {best_full.layer} / {best_full.pooling})"
         )
     for k in SUMMARY_KS:
@@ -126,14 +155,18 @@ def _headline(summary: TaskSummary) -> str:
             if baseline
             else ""
         )
+        interval = interval_of(subset.cell, subset.key, metric)
         parts.append(
-            f"{k} dim{'s' if k > 1 else ''} {format_score(subset.eval(summary.primary_metric))} "
+            f"{k} dim{'s' if k > 1 else ''} {score_with_interval(subset.eval(metric), interval)} "
             f"(layer {row.layer} / {row.pooling}, dims {format_dims(subset.dims)}, "
             f"{subset.method}{versus})"
         )
     if not parts:
         return "No scores recorded."
-    return "**Best:** " + "; ".join(parts) + "."
+    return (
+        "**Best** (layer, pooling and dims chosen on the validation split of train, score on "
+        f"{summary.eval_split} with its 95% CI): " + "; ".join(parts) + "."
+    )
 
 
 def _column_best(values: list[float]) -> float:
@@ -157,15 +190,21 @@ def _summary_table(summary: TaskSummary) -> Table:
     table_rows = []
     chosen_on_eval = False
     for row in summary.rows:
+        full_text = score_with_interval(row.full_eval, interval_of(row.full_cell, "eval", metric))
         cells = [
             TableCell(str(row.layer)),
             TableCell(row.pooling),
-            TableCell(format_score(row.full_eval), row.full_eval == best_full),
+            TableCell(full_text, row.full_eval == best_full),
         ]
         for k in ks:
             subset = row.best_by_k.get(k)
             score = subset.eval(metric) if subset else math.nan
-            text = f"{format_score(score)} {format_dims(subset.dims)}" if subset else MISSING
+            text = (
+                f"{score_with_interval(score, interval_of(subset.cell, subset.key, metric))} "
+                f"{format_dims(subset.dims)}"
+                if subset
+                else MISSING
+            )
             if subset and not math.isfinite(subset.validation):
                 text += NO_VALIDATION_MARK
                 chosen_on_eval = True
@@ -173,7 +212,10 @@ def _summary_table(summary: TaskSummary) -> Table:
         if has_finetune:
             cells.append(_finetuned_cell(row, metric, best_tuned))
         table_rows.append(tuple(cells))
-    caption = f"{metric} on {summary.eval_split}, one row per layer and pooling."
+    caption = (
+        f"{metric} on {summary.eval_split} [95% bootstrap CI over {summary.eval_split} "
+        "examples], one row per layer and pooling."
+    )
     if any(row.pooling == TOKEN_ROWS for row in summary.rows):
         caption += (
             f" `{TOKEN_ROWS}` rows are scored per word token (each token's vector predicts its "
@@ -193,7 +235,8 @@ def _finetuned_cell(row: LayerPoolingRow, metric: str, best: float) -> TableCell
         return TableCell(MISSING)
     score = row.finetuned.eval(metric)
     k = len(row.finetuned.dims)
-    return TableCell(f"{format_score(score)} ({k or 'all'} dims)", score == best)
+    text = score_with_interval(score, interval_of(row.finetuned.cell, "eval", metric))
+    return TableCell(f"{text} ({k or 'all'} dims)", score == best)
 
 
 def _baseline_blocks(summary: TaskSummary) -> list[Block]:
@@ -294,7 +337,7 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
             TableCell(encoder),
             TableCell(result.head or MISSING),
             TableCell(frozen_text),
-            TableCell(format_score(tuned)),
+            TableCell(score_with_interval(tuned, interval_of(result.cell, "eval", metric))),
             TableCell(f"{gain:+.3f}" if math.isfinite(gain) else MISSING),
         ]
         if has_forgetting:

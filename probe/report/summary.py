@@ -43,6 +43,10 @@ class Subset:
     dims: tuple[int, ...]
     validation: float  # primary metric on the selection split; NaN when not recorded
     eval_scores: dict[str, float]  # {metric: value} on the held-out eval split
+    # Where the scores sit in the cell ("eval", "steps/3", "top/0"): the key of its interval
+    # and kept predictions (probe.results), read by probe.report.uncertainty.
+    key: str = "eval"
+    cell: ResultCell | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:
@@ -71,10 +75,13 @@ class LayerPoolingRow:
     layer: int
     pooling: str
     full_eval: float = math.nan
+    full_cell: ResultCell | None = field(default=None, repr=False)
+    full_validation: float = math.nan  # the all-dims probe's validation score (selection)
     best_by_k: dict[int, Subset] = field(default_factory=dict)
     random_by_k: dict[int, RandomBaseline] = field(default_factory=dict)
     selectivity_by_k: dict[int, float] = field(default_factory=dict)
     greedy_curve: list[tuple[int, float]] = field(default_factory=list)  # (k, eval primary)
+    greedy_cell: ResultCell | None = field(default=None, repr=False)  # steps/<k-1> = k dims
     finetuned: FinetuneResult | None = None
 
     def best_eval(self, k: int, metric: str) -> float:
@@ -105,6 +112,7 @@ class FinetuneResult:
     n_eval: int | None = None
     frozen_probe_eval: float = math.nan
     frozen_probe_source: str = ""
+    cell: ResultCell | None = field(default=None, repr=False)
 
     def eval(self, metric: str) -> float:
         return _as_float(self.eval_scores.get(metric))
@@ -130,17 +138,28 @@ class TaskSummary:
         return self.cells.get((layer, pooling, method))
 
     def best_row(self, k: int | None) -> LayerPoolingRow | None:
-        """Row with the highest eval score at k dims (``None`` = all dims); ties → first row.
+        """The row a headline reports at k dims (``None`` = all dims), chosen on validation.
 
-        Token-level rows are scored per token, not per sentence, so they compete only when
-        no sentence-level row has a score.
+        The choice of layer and pooling is made on the *validation* score (the inner split
+        of train every row shares), never on the eval split it is then reported on: picking
+        the maximum eval score over 20-odd rows would be optimistically biased. Rows without
+        a validation score fall back to their eval score, ranked after every validated row.
+        Ties keep the first row. Token-level rows are scored per token, not per sentence, so
+        they compete only when no sentence-level row has a score.
         """
         sentence_rows = [row for row in self.rows if row.pooling != TOKEN_ROWS]
-        scored = [
-            (row.full_eval if k is None else row.best_eval(k, self.primary_metric), row)
-            for row in (sentence_rows or self.rows)
-        ]
-        scored = [(score, row) for score, row in scored if math.isfinite(score)]
+        scored = []
+        for row in sentence_rows or self.rows:
+            if k is None:
+                validation, score = row.full_validation, row.full_eval
+            else:
+                subset = row.best_by_k.get(k)
+                validation = subset.validation if subset else math.nan
+                score = subset.eval(self.primary_metric) if subset else math.nan
+            if math.isfinite(validation):
+                scored.append(((1, validation), row))
+            elif math.isfinite(score):
+                scored.append(((0, score), row))
         if not scored:
             return None
         return max(scored, key=lambda pair: pair[0])[1]
@@ -191,12 +210,15 @@ def subsets_in(cell: ResultCell, primary: str) -> list[Subset]:
                 cell.dims,
                 cell.scores.get("validation", {}).get(primary),
                 cell.scores.get("eval", {}),
+                "eval",
             )
         )
-    for record in [*cell.steps, *cell.details.get("top", [])]:
+    keyed = [(f"steps/{index}", record) for index, record in enumerate(cell.steps)]
+    keyed += [(f"top/{index}", record) for index, record in enumerate(cell.details.get("top", []))]
+    for key, record in keyed:
         if isinstance(record, dict) and record.get("dims"):
             found.append(
-                _subset(cell, record["dims"], record.get("validation"), record.get("eval", {}))
+                _subset(cell, record["dims"], record.get("validation"), record.get("eval", {}), key)
             )
     return found
 
@@ -242,6 +264,8 @@ def _summarize_row(
     }
     if "full" in here:
         row.full_eval = here["full"].eval_score(primary)
+        row.full_cell = here["full"]
+        row.full_validation = _as_float(here["full"].scores.get("validation", {}).get(primary))
     subsets = [subset for cell in here.values() for subset in subsets_in(cell, primary)]
     row.best_by_k = best_subsets(subsets, primary)
     if "random" in here:
@@ -259,6 +283,7 @@ def _summarize_row(
         for step in here["control"].steps:
             row.selectivity_by_k[int(step["k"])] = _as_float(step.get("selectivity"))
     if "greedy" in here:
+        row.greedy_cell = here["greedy"]
         row.greedy_curve = sorted(
             (int(step["k"]), primary_eval(step, primary))
             for step in here["greedy"].steps
@@ -295,6 +320,7 @@ def _summarize_finetunes(
             forgetting=_as_float(details.get("forgetting")),
             n_train=_as_int(details.get("n_train")),
             n_eval=_as_int(details.get("n_eval")),
+            cell=cell,
         )
         result.frozen_probe_eval, result.frozen_probe_source = _frozen_probe_score(
             result, details, cells, primary
@@ -335,7 +361,9 @@ def _frozen_probe_score(
     return math.nan, ""
 
 
-def _subset(cell: ResultCell, dims: Iterable[int], validation: Any, eval_scores: Any) -> Subset:
+def _subset(
+    cell: ResultCell, dims: Iterable[int], validation: Any, eval_scores: Any, key: str
+) -> Subset:
     if not isinstance(eval_scores, dict):
         eval_scores = {}
     return Subset(
@@ -345,6 +373,8 @@ def _subset(cell: ResultCell, dims: Iterable[int], validation: Any, eval_scores:
         dims=tuple(int(dim) for dim in dims),
         validation=_as_float(validation),
         eval_scores={metric: _as_float(value) for metric, value in eval_scores.items()},
+        key=key,
+        cell=cell,
     )
 
 

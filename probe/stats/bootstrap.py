@@ -130,6 +130,30 @@ class Interval:
         return cls(math.nan, math.nan, n_undefined, reason)
 
 
+def add_bootstrap_arguments(parser: Any) -> None:
+    """``--bootstrap N`` and ``--bootstrap-seed``, declared beside the spec that reads them."""
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=BootstrapSpec.n_resamples,
+        metavar="N",
+        help="bootstrap resamples for the 95%% CI of every eval score (default %(default)s, "
+        "at least 1000; 0 = no CIs and no kept predictions)",
+    )
+    parser.add_argument(
+        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap resamples (0)"
+    )
+
+
+def bootstrap_from_args(args: Any) -> BootstrapSpec | None:
+    """The spec ``--bootstrap`` / ``--bootstrap-seed`` ask for; None for ``--bootstrap 0``."""
+    if not args.bootstrap:
+        return None
+    spec = BootstrapSpec(n_resamples=args.bootstrap, seed=args.bootstrap_seed)
+    spec.check()
+    return spec
+
+
 def _float(value: Any) -> float:
     try:
         return math.nan if value is None else float(value)

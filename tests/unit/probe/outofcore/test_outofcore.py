@@ -303,7 +303,7 @@ def test_report_keeps_token_rows_out_of_the_sentence_level_headline(caches, tmp_
     mean_full = results.find(pooling="mean", method="full")[0].scores["eval"]["accuracy"]
     path = results.save(tmp_path / "r.json")
     text = (render_report([path], tmp_path / "report").markdown).read_text()
-    headline = next(line for line in text.splitlines() if line.startswith("**Best:**"))
+    headline = next(line for line in text.splitlines() if line.startswith("**Best**"))
     assert "layer 1 / mean" in headline and "/ tokens" not in headline
     assert f"{mean_full:.3f}" in headline and token_full != mean_full
     assert "scored per word token" in text

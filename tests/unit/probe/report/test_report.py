@@ -703,7 +703,7 @@ def test_cli_writes_report_and_exits_0(tmp_path, capsys):
         ("not json at all", "not valid JSON"),
         ("[1, 2]", "not a fewdims results file"),
         ('{"hello": "world"}', "not a fewdims results file"),
-        ('{"format": "fewdims-results", "version": 2, "cells": []}', "results file of version 2"),
+        ('{"format": "fewdims-results", "version": 3, "cells": []}', "results file of version 3"),
     ],
 )
 def test_cli_exits_2_with_clear_message(tmp_path, capsys, content, message):
@@ -725,10 +725,11 @@ def test_importing_report_does_not_import_matplotlib():
 
 def test_headline_names_the_best_row_with_its_random_baseline(full_report, probe_results):
     _, markdown = full_report
-    headline = next(line for line in markdown.splitlines() if line.startswith("**Best:**"))
-    best_full = max(
+    headline = next(line for line in markdown.splitlines() if line.startswith("**Best**"))
+    assert "chosen on the validation split of train" in headline
+    best_full = max(  # chosen on validation, never on the eval split it is reported on
         (c for c in probe_results.cells if c.method == "full"),
-        key=lambda c: c.scores["eval"][METRIC],
+        key=lambda c: c.scores["validation"][METRIC],
     )
     assert (
         f"all dims {best_full.scores['eval'][METRIC]:.3f} "
