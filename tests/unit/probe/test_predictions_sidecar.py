@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from probe.results import ResultCell, ResultsFile, sidecar_path
 
@@ -86,3 +87,18 @@ def test_results_without_predictions_write_no_sidecar(tmp_path):
     ResultsFile("probe", "sst2", "accuracy", cells=[ResultCell(0, "cls", "full")]).save(path)
     assert not sidecar_path(path).exists()
     assert json.loads(path.read_text())["predictions_file"] == ""
+
+
+def test_regression_predictions_are_float16_and_recompute_the_metric(tmp_path):
+    from probe.metrics import metric
+
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(0, 5, 1500)
+    predicted = labels + rng.normal(0, 1, 1500)
+    cell = ResultCell(0, "cls", "full", predictions={"eval": predicted, "labels": labels})
+    path = ResultsFile("probe", "stsb", "pearson", cells=[cell]).save(tmp_path / "r.json")
+    loaded = ResultsFile.load(path).cells[0].predictions
+    assert loaded["eval"].dtype == np.float16 and loaded["labels"].dtype == np.float32
+    for name in ("pearson", "spearman"):
+        again = metric(name, loaded["labels"].astype(float), loaded["eval"].astype(float))
+        assert again == pytest.approx(metric(name, labels, predicted), abs=1e-4)

@@ -1,0 +1,150 @@
+"""The Claims section: contestants chosen on validation, paired tests on the kept
+predictions, Holm over the family, verdicts by the documented rules."""
+
+import numpy as np
+import pytest
+
+from probe.report import render_report
+from probe.report.claims import (
+    CANNOT_TELL,
+    EQUIVALENT,
+    FAILS,
+    HOLDS,
+    NOT_TESTED,
+    NOT_WORSE,
+    Claim,
+    Contestant,
+    _verdict,
+    claims_for,
+)
+from probe.report.inputs import group_by_task, load_results
+from probe.report.summary import summarize
+from probe.results import ResultCell, ResultsFile
+from probe.stats.bootstrap import BootstrapSpec, Interval
+from probe.stats.paired import Comparison, holm, paired_bootstrap
+
+N = 400
+
+
+def predictions_with_accuracy(labels, accuracy, seed):
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(labels.size) < accuracy, labels, 1 - labels)
+
+
+@pytest.fixture(scope="module")
+def results_path(tmp_path_factory):
+    labels = np.random.default_rng(0).integers(0, 2, N)
+    cells = []
+    for layer, accuracy in ((1, 0.62), (2, 0.80), (3, 0.81)):
+        for pooling, shift in (("cls", 0.0), ("mean", 0.01)):
+            full = predictions_with_accuracy(labels, accuracy + shift, 10 * layer + len(pooling))
+            cells.append(
+                ResultCell(
+                    layer, pooling, "full", [],
+                    {"validation": {"accuracy": accuracy + shift},
+                     "eval": {"accuracy": float(np.mean(full == labels))}},
+                    predictions={"eval": full, "labels": labels},
+                )
+            )  # fmt: skip
+    pair = predictions_with_accuracy(labels, 0.70, 99)
+    cells.append(
+        ResultCell(
+            3, "mean", "pairs", [4, 7],
+            {"validation": {"accuracy": 0.71}, "eval": {"accuracy": float(np.mean(pair == labels))}},
+            predictions={"eval": pair, "labels": labels},
+        )
+    )  # fmt: skip
+    draws = np.random.default_rng(5).normal(0.55, 0.03, 200)
+    cells.append(
+        ResultCell(
+            3, "mean", "random", [],
+            steps=[{"k": 2, "n_draws": 200, "mean": float(draws.mean())}],
+            predictions={"steps/0/draw_scores": draws},
+        )
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("claims") / "sst2-probe.json"
+    ResultsFile("probe", "sst2", "accuracy", {"model": "m"}, cells).save(path)
+    return path, labels, pair
+
+
+def claims_of(path):
+    groups, _ = group_by_task(load_results([path]))
+    return claims_for([summarize(group) for group in groups], BootstrapSpec())
+
+
+def test_two_dims_claim_uses_the_validation_choices_and_a_paired_test(results_path):
+    path, labels, pair = results_path
+    claims = claims_of(path)
+    two_dims = next(c for c in claims if c.statement == "best 2 dims not worse than all dims")
+    # all dims: layer 3 / mean has the best validation score (0.82)
+    assert (
+        "layer 3 / mean" in two_dims.second.label
+        and "chosen on validation" in two_dims.second.label
+    )
+    full = ResultsFile.load(path).find(3, "mean", "full")[0].predictions["eval"]
+    expected = paired_bootstrap("accuracy", labels, pair, full, BootstrapSpec())
+    assert two_dims.result.effect == pytest.approx(expected.effect)
+    assert two_dims.result.p_value == pytest.approx(expected.p_value)
+    assert two_dims.result.interval.high < -0.02  # ~0.70 vs ~0.82 on 400 examples
+    assert two_dims.verdict == FAILS
+    assert two_dims.mcnemar is not None and two_dims.mcnemar.p_value < 0.001
+
+
+def test_holm_runs_over_every_test_of_the_report(results_path):
+    claims = claims_of(results_path[0])
+    tested = [c for c in claims if c.result]
+    assert len(tested) >= 5
+    assert [c.p_holm for c in tested] == pytest.approx(holm([c.result.p_value for c in tested]))
+
+
+def test_random_rank_claim_and_lower_layers_claim(results_path):
+    claims = claims_of(results_path[0])
+    random = next(c for c in claims if c.statement == "best 2 dims better than random 2 dims")
+    assert random.result.p_value == pytest.approx(1 / 201)
+    assert random.verdict == HOLDS
+    lower = next(c for c in claims if c.finding == "3. lower layers contribute less")
+    assert "layer 1 /" in lower.second.label and lower.verdict == HOLDS
+
+
+def interval_claim(kind, low, high, effect, p_holm=1.0):
+    claim = Claim("f", "t", "s", kind, Contestant("a", None), Contestant("b", None), "accuracy")
+    claim.result = Comparison(effect, Interval(low, high), p_holm, "m")
+    claim.p_holm = p_holm
+    return claim
+
+
+@pytest.mark.parametrize(
+    "kind, low, high, effect, verdict",
+    [
+        (NOT_WORSE, -0.015, 0.03, 0.0, HOLDS),
+        (NOT_WORSE, -0.10, -0.03, -0.06, FAILS),
+        (NOT_WORSE, -0.05, 0.01, -0.02, CANNOT_TELL),
+        (EQUIVALENT, -0.01, 0.015, 0.0, HOLDS),
+        (EQUIVALENT, 0.03, 0.08, 0.05, FAILS),
+        (EQUIVALENT, -0.03, 0.01, -0.01, CANNOT_TELL),
+    ],
+)
+def test_verdict_rules(kind, low, high, effect, verdict):
+    assert _verdict(interval_claim(kind, low, high, effect)) == verdict
+
+
+def test_old_results_without_predictions_are_not_tested_and_say_how(tmp_path):
+    cells = [
+        ResultCell(
+            layer, "cls", "full", [], {"validation": {"accuracy": 0.7}, "eval": {"accuracy": 0.7}}
+        )
+        for layer in (1, 2, 3)
+    ] + [
+        ResultCell(
+            3, "cls", "pairs", [1, 2], {"validation": {"accuracy": 0.6}, "eval": {"accuracy": 0.6}}
+        )
+    ]
+    path = ResultsFile("probe", "sst2", "accuracy", {"model": "m"}, cells).save(
+        tmp_path / "old.json"
+    )
+    claims = claims_of(path)
+    assert claims and all(c.verdict == NOT_TESTED for c in claims)
+    assert "no per-example predictions" in claims[0].note
+    markdown = render_report([path], tmp_path / "out").markdown.read_text(encoding="utf-8")
+    assert "Confidence intervals are unavailable for `old.json`" in markdown
+    assert "keep per-example predictions" in markdown
