@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-
 EXACT_KEYS = frozenset({"labels", "groups"})
 FLOAT16_MAX = 60000.0
 

@@ -35,6 +35,7 @@ from probe.report.summary import (
     TaskSummary,
     primary_eval,
 )
+from probe.report.uncertainty import error_bars, greedy_intervals, interval_of, row_interval
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -99,9 +100,17 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
                 axes.plot(ks, means, color=color, linestyle="--", linewidth=1, marker=".")
             if row.greedy_curve:
                 ks, scores = zip(*row.greedy_curve, strict=True)
-                axes.plot(ks, scores, color=color, marker="o", markersize=3.5, linewidth=1.6)
+                by_k = greedy_intervals(row, summary.primary_metric)
+                yerr = error_bars(list(scores), [by_k.get(k) for k in ks])
+                axes.errorbar(
+                    ks, scores, yerr=yerr, color=color, marker="o", markersize=3.5,
+                    linewidth=1.6, elinewidth=0.8, capsize=2,
+                )  # fmt: skip
             if math.isfinite(row.full_eval):
                 axes.axhline(row.full_eval, color=color, linestyle=":", linewidth=1.4)
+                interval = row_interval(row, None, summary.primary_metric)
+                if interval is not None and interval.defined:
+                    axes.axhspan(interval.low, interval.high, color=color, alpha=0.08, linewidth=0)
         axes.set_title(f"layer {layer}")
         axes.set_xlim(0.5, max_k + 0.5)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
@@ -115,9 +124,9 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
         Patch(color=pooling_color(pooling, poolings), label=pooling) for pooling in poolings
     ]
     handles += [
-        Line2D([], [], color="black", marker="o", markersize=3.5, label="greedy (eval)"),
+        Line2D([], [], color="black", marker="o", markersize=3.5, label="greedy (eval, 95% CI)"),
         Line2D([], [], color="black", linestyle="--", marker=".", label="random k dims, mean ± sd"),
-        Line2D([], [], color="black", linestyle=":", label="all dims"),
+        Line2D([], [], color="black", linestyle=":", label="all dims (band: 95% CI)"),
     ]
     columns = len(handles) if width >= 12 else math.ceil(len(handles) / 2)
     figure.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
@@ -330,16 +339,20 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
         return None
     figure = new_figure(3.6 * len(panels) + 0.4, 3.8)
     axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
-    for axes, (label, score_of) in zip(axes_list, panels, strict=True):
+    for axes, (label, score_of), k in zip(axes_list, panels, _panel_ks(summary), strict=True):
         for pooling in poolings:
             points = sorted(
-                (row.layer, score_of(row)) for row in summary.rows if row.pooling == pooling
+                (row.layer, score_of(row), row) for row in summary.rows if row.pooling == pooling
             )
-            points = [(layer, value) for layer, value in points if math.isfinite(value)]
+            points = [(layer, value, row) for layer, value, row in points if math.isfinite(value)]
             if points:
-                layers, values = zip(*points, strict=True)
+                layers, values, rows = zip(*points, strict=True)
                 color = pooling_color(pooling, poolings)
-                axes.plot(layers, values, marker="o", color=color, label=pooling)
+                intervals = [row_interval(row, k, summary.primary_metric) for row in rows]
+                axes.errorbar(
+                    layers, values, yerr=error_bars(list(values), intervals), marker="o",
+                    color=color, label=pooling, elinewidth=0.8, capsize=2,
+                )  # fmt: skip
         axes.set_title(label)
         axes.set_xlabel("layer")
         if len(probed_layers) <= 13:
@@ -352,6 +365,15 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
     figure.legend(handles, labels, loc="outside lower center", ncols=len(poolings), frameon=False)
     figure.suptitle(f"{summary.group.title}: token vector (pooling) compared across layers")
     return save(figure, path)
+
+
+def _panel_ks(summary: TaskSummary) -> list[int | None]:
+    """The k of each :func:`score_panels` panel (None = all dims), in the same order."""
+    ks: list[int | None] = []
+    if any(math.isfinite(row.full_eval) for row in summary.rows):
+        ks.append(None)
+    ks += [k for k in SUMMARY_KS if any(k in row.best_by_k for row in summary.rows)]
+    return ks
 
 
 def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
@@ -380,7 +402,12 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
                 xs.append(position + (0.0 if len(present) == 1 else (index - 0.5) * 0.4))
                 ys.append(pair[index])
         if ys:
-            bars = axes.bar(xs, ys, width=0.4, label=name, color=color)
+            yerr = None
+            if index == 1:  # the fine-tuning runs: their CI when the run kept predictions
+                tuned = [r for r, pair in zip(summary.finetunes, values, strict=True)
+                         if math.isfinite(pair[1])]  # fmt: skip
+                yerr = error_bars(ys, [interval_of(r.cell, "eval", metric) for r in tuned])
+            bars = axes.bar(xs, ys, width=0.4, label=name, color=color, yerr=yerr, capsize=3)
             axes.bar_label(bars, labels=[f"{v:.3f}" for v in ys], fontsize=8, padding=2)
     axes.set_xticks(range(len(labels)), labels, fontsize=8)
     axes.set_xlim(-0.6, len(labels) - 0.4)
@@ -397,8 +424,9 @@ PLOT_KINDS: tuple[PlotKind, ...] = (
     PlotKind(
         "score_vs_dims",
         "Score vs number of dims",
-        "Score vs number of dims per layer: greedy selection (solid), random k-dim subsets "
-        "(dashed mean, band ± 1 sd) and all dims (dotted).",
+        "Score vs number of dims per layer: greedy selection (solid, 95% CI error bars), "
+        "random k-dim subsets (dashed mean, band ± 1 sd) and all dims (dotted, band = its "
+        "95% CI).",
         plot_score_vs_dims,
         "No greedy or random-k results; re-run `fewdims probe` including the `greedy` and "
         "`random` methods to get the score-vs-dims curves.",
@@ -429,7 +457,8 @@ PLOT_KINDS: tuple[PlotKind, ...] = (
     PlotKind(
         "pooling_comparison",
         "Pooling comparison",
-        "Token vector comparison: cls vs mean vs maxnorm pooling across layers.",
+        "Token vector comparison: cls vs mean vs maxnorm pooling across layers (error bars: "
+        "95% bootstrap CI over eval examples).",
         plot_pooling_comparison,
         "Only one pooling was probed; probe more than one (cls, mean, maxnorm) to compare them.",
     ),

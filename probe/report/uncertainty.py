@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from probe.report.inputs import LoadedResults
+from probe.report.summary import LayerPoolingRow
 from probe.results import ResultCell
 from probe.stats.bootstrap import (
     BootstrapSpec,
@@ -88,3 +89,35 @@ def files_without_predictions(files: list[LoadedResults]) -> list[LoadedResults]
         if not item.results.has_predictions
         and not any(cell.intervals for cell in item.results.cells)
     ]
+
+
+def row_interval(row: LayerPoolingRow, k: int | None, metric: str) -> Interval | None:
+    """The CI of a row's all-dims score (``k`` None) or of its best k-dim subset."""
+    if k is None:
+        return interval_of(row.full_cell, "eval", metric)
+    subset = row.best_by_k.get(k)
+    return interval_of(subset.cell, subset.key, metric) if subset else None
+
+
+def greedy_intervals(row: LayerPoolingRow, metric: str) -> dict[int, Interval]:
+    """CI of each greedy step's eval score, by k (steps without one are left out)."""
+    cell = row.greedy_cell
+    found: dict[int, Interval] = {}
+    for index, step in enumerate(cell.steps if cell else []):
+        if isinstance(step, dict) and "k" in step:
+            interval = interval_of(cell, f"steps/{index}", metric)
+            if interval is not None and interval.defined:
+                found[int(step["k"])] = interval
+    return found
+
+
+def error_bars(values: list[float], intervals: list[Interval | None]) -> np.ndarray | None:
+    """matplotlib ``yerr`` (2, n) from intervals around values; None when none is defined."""
+    if not any(interval is not None and interval.defined for interval in intervals):
+        return None
+    below, above = [], []
+    for value, interval in zip(values, intervals, strict=True):
+        defined = interval is not None and interval.defined and math.isfinite(value)
+        below.append(max(value - interval.low, 0.0) if defined else 0.0)
+        above.append(max(interval.high - value, 0.0) if defined else 0.0)
+    return np.array([below, above])
