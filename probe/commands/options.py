@@ -32,8 +32,9 @@ from probe.vocabulary import (
 
 METHOD_HELP = (
     "comma-separated search methods (default: %(default)s). Available: full, rank, pairs, "
-    "triples, greedy, backward, random, control. triples is not a default: 75 M candidates "
-    "at hidden size 768 take 5-10 s per (layer, pooling) cell on a 2-core laptop."
+    "triples, greedy, backward, random, control, mdl. triples is not a default: 75 M "
+    "candidates at hidden size 768 take 5-10 s per (layer, pooling) cell on a 2-core laptop; "
+    "nor is mdl (online codelength, Voita & Titov 2020: 10 all-dims fits per cell)."
 )
 
 

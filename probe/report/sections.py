@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probe import __version__
+from probe.report.codelength import codelength_blocks
 from probe.report.document import (
     Alert,
     Block,
@@ -118,6 +119,7 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
         blocks.append(_summary_table(summary))
         blocks.append(Heading("Baselines: random dims and control task", 3))
         blocks.extend(_baseline_blocks(summary))
+    blocks.extend(codelength_blocks(summary))
     figures: list[Block] = []
     for kind in PLOT_KINDS:
         plot_path = plots.get(kind.name)

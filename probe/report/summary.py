@@ -29,7 +29,7 @@ from probe.vocabulary import TOKEN_ROWS
 SUMMARY_KS: tuple[int, ...] = (1, 2, 3)
 POOLING_ORDER: tuple[str, ...] = ("cls", "last", "mean", "maxnorm")
 # Methods whose cells describe something other than a selected subset.
-NON_SUBSET_METHODS = frozenset({"full", "random", "control", "finetune"})
+NON_SUBSET_METHODS = frozenset({"full", "random", "control", "finetune", "mdl"})
 DEFAULT_EVAL_SPLIT = "dev"
 
 

@@ -32,6 +32,7 @@ METHOD_MODULES: dict[str, str] = {
     "backward": "backward",
     "random": "random_baseline",
     "control": "control",
+    "mdl": "mdl",
 }
 
 # Laptop defaults. ``triples`` is left out: 75 M candidates at D = 768 cost 5-10 s per
