@@ -43,6 +43,7 @@ from extract.finetune.training import (
     evaluate,
     train_epoch,
 )
+from extract.finetune.uncertainty import FINETUNE_BOOTSTRAP, eval_uncertainty
 from extract.model import LoadedModel, load_model, resolve_device, weights_sha256
 from probe.errors import DataError, ModelError
 from probe.linear import balanced_class_weight
@@ -472,6 +473,7 @@ def _stage_cells(
                 "steps": cell_steps,
                 "details": details,
                 "seconds": seconds,
+                **eval_uncertainty(scores, task),
             }
         )
     return cells
@@ -537,6 +539,7 @@ def _provenance(
             for task in plan.tasks
         ],
         "seed": config.seed,
+        "bootstrap": FINETUNE_BOOTSTRAP.record(),
         "args": asdict(config),
         "device": str(device),
         "mixed_precision": "float16 autocast" if device.type == "cuda" else "none (float32)",

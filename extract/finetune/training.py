@@ -21,7 +21,7 @@ from torch import nn
 
 from extract.finetune.batches import EncodedSplit, collate, evaluation_order, training_order
 from extract.finetune.head import SelectedDimsModel
-from probe.metrics import compute_metrics
+from probe.metrics import MetricScores, compute_metrics
 
 MAX_GRAD_NORM = 1.0
 
@@ -196,4 +196,5 @@ def evaluate(
     model.train(was_training)
     n_classes = None if task.is_regression else task.n_outputs
     scores = compute_metrics(task.metrics, task.eval.labels, predictions, n_classes=n_classes)
-    return scores, time.perf_counter() - started
+    # the predictions travel with the scores: the result cell keeps them (finetune.uncertainty)
+    return MetricScores(scores, predictions), time.perf_counter() - started

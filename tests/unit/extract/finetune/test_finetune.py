@@ -113,6 +113,21 @@ def test_two_dims_unfrozen_learns_the_rule(trained):
     assert not checkpoint_dir(out).exists()
 
 
+def test_cells_keep_eval_predictions_and_their_confidence_intervals(trained):
+    from probe.metrics import metric
+    from probe.stats.bootstrap import Interval
+
+    results, out, _ = trained
+    cell = ResultsFile.load(out).cells[0]
+    labels, predictions = cell.predictions["labels"], cell.predictions["eval"]
+    assert labels.shape == predictions.shape == (80,)
+    for name, value in cell.scores["eval"].items():
+        assert metric(name, labels, predictions) == pytest.approx(value)
+        interval = Interval.from_record(cell.intervals["eval"][name])
+        assert interval.low <= value <= interval.high
+    assert results.provenance["bootstrap"]["n_resamples"] == 1000
+
+
 def test_saved_model_round_trips_through_extract(trained, tmp_path):
     results, _, saved = trained
     assert (saved / "config.json").is_file() and (saved / "fewdims_heads.safetensors").is_file()
