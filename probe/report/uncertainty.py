@@ -82,11 +82,12 @@ def score_with_interval(value: float, interval: Interval | None) -> str:
 
 
 def files_without_predictions(files: list[LoadedResults]) -> list[LoadedResults]:
-    """Files whose cells carry neither intervals nor predictions (old or stripped results)."""
+    """Files with eval scores but neither intervals nor predictions (old or stripped results)."""
     return [
         item
         for item in files
-        if not item.results.has_predictions
+        if any(cell.scores.get("eval") for cell in item.results.cells)
+        and not item.results.has_predictions
         and not any(cell.intervals for cell in item.results.cells)
     ]
 

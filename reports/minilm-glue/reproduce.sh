@@ -14,11 +14,11 @@ METHODS=full,rank,pairs,greedy,backward,random,control
 # 1. Frozen probes. SST-2 train is sampled (20,000 of 67,349 rows, seed 0) to keep the cache ~1.5 GB.
 if [ ! -f "$RES/wnli-probe.json" ]; then
     fewdims run --task sst2,cola,stsb,wnli --max-train-examples 20000 --methods "$METHODS" --out "$OUT/.probe-run"
-    cp "$OUT"/.probe-run/results/*-probe.json "$RES"/
+    cp "$OUT"/.probe-run/results/*-probe.json "$OUT"/.probe-run/results/*-probe.predictions.npz "$RES"/
 fi
 if [ ! -f "$RES/qnli-probe.json" ]; then
     fewdims run --task qnli --train-from-dev 0.5 --methods "$METHODS" --out "$OUT/.qnli-run"
-    cp "$OUT"/.qnli-run/results/*-probe.json "$RES"/
+    cp "$OUT"/.qnli-run/results/*-probe.json "$OUT"/.qnli-run/results/*-probe.predictions.npz "$RES"/
 fi
 
 # 1b. Token rows, out of core: every SST-2 word token is a row labelled with its sentence's label.
@@ -26,6 +26,13 @@ CACHES=data/features/sentence-transformers__all-MiniLM-L6-v2
 if [ ! -f "$RES/sst2-tokens-probe.json" ]; then
     fewdims probe --train "$CACHES/sst2-train-n20000-s0.h5" --eval "$CACHES/sst2-dev.h5" \
         --pooling tokens --methods full,pairs,greedy --k 3 --out "$RES/sst2-tokens-probe.json"
+fi
+
+# 1c. Description length (MDL, online code) at SST-2's last layer, mean pooling: all dims vs
+#     the best pair vs greedy's 3 dims (10 all-dims fits per slice, so one slice only).
+if [ ! -f "$RES/sst2-mdl-probe.json" ]; then
+    fewdims probe --train "$CACHES/sst2-train-n20000-s0.h5" --eval "$CACHES/sst2-dev.h5" \
+        --layers 6 --pooling mean --methods mdl --k 3 --out "$RES/sst2-mdl-probe.json"
 fi
 
 # 2. Fine-tuning (1,500 training rows, 2 epochs, max length 64: CPU budget; say so in the report).
