@@ -174,9 +174,20 @@ class MetricScores(dict):
 
     predictions: np.ndarray | None = None
 
-    def __init__(self, values: dict[str, float], predictions: np.ndarray | None = None):
+    def __init__(
+        self,
+        values: dict[str, float],
+        predictions: np.ndarray | None = None,
+        *,
+        labels: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+    ):
         super().__init__(values)
         self.predictions = predictions
+        # Only where the scorer holds rows the caller does not (out-of-core token rows):
+        # the row labels, and the sentence of each row (CIs then resample sentences).
+        self.labels = labels
+        self.groups = groups
 
 
 def batch_metrics(

@@ -2,7 +2,8 @@
 
 Builds the :class:`~probe.outofcore.problem.StreamProblem` of the slice (one pass for
 statistics), runs the requested methods that work out of core in spec order (``full``
-first when requested, so ``rank`` can reuse its probe), and returns one result cell each.
+first when requested, so ``rank`` can reuse its probe), and returns one result cell each,
+with bootstrap CIs that resample whole sentences (token rows) and the kept predictions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from probe.outofcore.problem import StreamProblem
 from probe.outofcore.rows import RowSource
 from probe.results import ResultCell
 from probe.spec import SweepSpec, TaskFacts, problem_settings
+from probe.stats.attach import attach_uncertainty, eval_set_from_scores
 
 
 def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> StreamProblem:
@@ -44,7 +46,20 @@ def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> list[
         started = time.perf_counter()
         outcome = RUNNERS[method](problem, spec.config)
         outcomes[method] = (outcome, time.perf_counter() - started)
-    return [
-        outcomes[method][0].cell(layer, kind, method, outcomes[method][1], prepare_seconds)
-        for method in methods
-    ]
+    cells = []
+    eval_set = None
+    for method in methods:
+        outcome, seconds = outcomes[method]
+        cell = outcome.cell(layer, kind, method, seconds, prepare_seconds)
+        if spec.bootstrap is not None:
+            started = time.perf_counter()
+            n_classes = max(facts.n_classes, 2)
+            eval_set = eval_set or eval_set_from_scores(
+                outcome, facts.metrics, n_classes, spec.bootstrap
+            )
+            if eval_set is not None:
+                attach_uncertainty(outcome, eval_set)
+                cell.intervals, cell.predictions = outcome.intervals, outcome.predictions
+            cell.details["ci_seconds"] = time.perf_counter() - started
+        cells.append(cell)
+    return cells

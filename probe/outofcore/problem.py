@@ -38,11 +38,13 @@ from probe.search.problem import ColumnMoments, inner_split
 
 @dataclass
 class ChunkBatch:
-    """Standardised rows of one chunk: ``x`` (b, H) float32, ``y`` (b,), ``weight`` (b,)."""
+    """Standardised rows of one chunk: ``x`` (b, H) float32, ``y`` (b,), ``weight`` (b,);
+    ``examples`` (b,) the example (sentence) of each row, for resampling by sentence."""
 
     x: np.ndarray
     y: np.ndarray
     weight: np.ndarray
+    examples: np.ndarray | None = None
 
 
 BatchPass = Callable[[], Iterator[ChunkBatch]]
@@ -169,7 +171,7 @@ class StreamProblem:
                 y = labels[examples]
                 weights = self.class_weight.get(piece_part)
                 weight = np.ones(y.size) if weights is None else weights[y]
-                yield piece_part, ChunkBatch(rows, y, weight)
+                yield piece_part, ChunkBatch(rows, y, weight, examples)
 
     def pass_of(self, part: str) -> BatchPass:
         """A re-startable pass over ``part`` (what the Newton fits and the scorers take)."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from probe.linear import SubsetFit
 from probe.metrics import (
+    MetricScores,
     batch_metrics,
     confusion_counts,
     f1_from_confusion,
@@ -111,16 +112,31 @@ def streamed_scores(problem: StreamProblem, fit: SubsetFit, part: str) -> list[d
     return metric_dicts(problem, part_scores(problem, fit, part))
 
 
-def predictions(problem: StreamProblem, fit: SubsetFit) -> tuple[np.ndarray, np.ndarray]:
-    """Eval labels (n_rows,) and predictions (n_rows, m) of every candidate, in row order."""
-    labels, columns = [], []
+def predictions(
+    problem: StreamProblem, fit: SubsetFit
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eval labels (n_rows,), predictions (n_rows, m) of every candidate and the example
+    (sentence) of each row (n_rows,), in row order."""
+    labels, columns, examples = [], [], []
     for batch in problem.batches("eval"):
         labels.append(batch.y)
         columns.append(fit.predict(batch.x))
-    return np.concatenate(labels), np.concatenate(columns)
+        if batch.examples is not None:
+            examples.append(batch.examples)
+    groups = np.concatenate(examples) if examples else np.arange(sum(map(len, labels)))
+    return np.concatenate(labels), np.concatenate(columns), groups
 
 
 def eval_scores(problem: StreamProblem, fit: SubsetFit) -> list[dict[str, float]]:
-    """Every task metric (Spearman included) of each candidate on the eval rows."""
-    labels, predicted = predictions(problem, fit)
-    return batch_metrics(problem.metrics, labels, predicted, max(problem.n_classes, 2))
+    """Every task metric (Spearman included) of each candidate on the eval rows.
+
+    The dicts are :class:`MetricScores` carrying each candidate's predictions, the row
+    labels and the sentence of each row, so the sweep can attach CIs that resample whole
+    sentences (:mod:`probe.stats.attach`).
+    """
+    labels, predicted, groups = predictions(problem, fit)
+    values = batch_metrics(problem.metrics, labels, predicted, max(problem.n_classes, 2))
+    return [
+        MetricScores(scores, predicted[:, column], labels=labels, groups=groups)
+        for column, scores in enumerate(values)
+    ]

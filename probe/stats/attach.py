@@ -26,10 +26,11 @@ from probe.metrics import MetricScores
 from probe.search.base import MethodOutcome
 from probe.stats.bootstrap import (
     BootstrapSpec,
+    Resamples,
+    draw_resamples,
     intervals_to_records,
     metric_intervals,
     n_units,
-    resample_weights,
 )
 
 TOP_PREDICTIONS_KEPT = 5
@@ -49,16 +50,27 @@ class EvalSet:
     n_classes: int
     spec: BootstrapSpec
     groups: np.ndarray | None = None
-    _weights: np.ndarray | None = field(default=None, repr=False)
+    _weights: Resamples | None = field(default=None, repr=False)
 
     @property
-    def weights(self) -> np.ndarray | None:
-        """(n_resamples, n_rows) draw counts; None when there are too few units for a CI."""
+    def weights(self) -> Resamples | None:
+        """The shared resamples; None when there are too few units for a CI."""
         if n_units(len(self.labels), self.groups) < self.spec.min_examples:
             return None
         if self._weights is None:
-            self._weights = resample_weights(len(self.labels), self.spec, self.groups)
+            self._weights = draw_resamples(len(self.labels), self.spec, self.groups)
         return self._weights
+
+
+def eval_set_from_scores(
+    outcome: MethodOutcome, metrics: tuple[str, ...], n_classes: int, spec: BootstrapSpec
+) -> EvalSet | None:
+    """The eval set carried by an outcome's own scores (out-of-core slices, where only the
+    scorer has read the eval rows); None when they carry no labels."""
+    for _, scores in eval_records(outcome):
+        if isinstance(scores, MetricScores) and scores.labels is not None:
+            return EvalSet(scores.labels, metrics, n_classes, spec, scores.groups)
+    return None
 
 
 def eval_records(outcome: MethodOutcome) -> Iterator[tuple[str, Any]]:

@@ -161,29 +161,73 @@ def _float(value: Any) -> float:
         return math.nan
 
 
-def resample_weights(
-    n_rows: int, spec: BootstrapSpec, groups: np.ndarray | None = None
-) -> np.ndarray:
-    """Multinomial draw counts of every row in every resample -> (n_resamples, n_rows) float64.
+@dataclass(frozen=True)
+class Resamples:
+    """How often each resampling unit was drawn in each resample.
+
+    ``counts`` (n_resamples, n_units) float64; ``unit_of_row`` (n_rows,) the unit (sentence)
+    of each row, or None when every row is its own unit. Statistics are summed per unit first
+    (``weighted_sum``), so token rows never need an (n_resamples, n_rows) matrix, which for a
+    dev set of 20,000 token rows would be 160 MB.
+    """
+
+    counts: np.ndarray
+    unit_of_row: np.ndarray | None = None
+
+    @property
+    def n_resamples(self) -> int:
+        return int(self.counts.shape[0])
+
+    def per_unit(self, values: np.ndarray) -> np.ndarray:
+        """Row values (n_rows, k) summed within each unit -> (n_units, k)."""
+        if self.unit_of_row is None:
+            return values
+        from scipy.sparse import csr_matrix
+
+        n_rows = self.unit_of_row.size
+        membership = csr_matrix(
+            (np.ones(n_rows), (self.unit_of_row, np.arange(n_rows))),
+            shape=(self.counts.shape[1], n_rows),
+        )
+        return np.asarray(membership @ values)
+
+    def weighted_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum of row values (n_rows, k) over the drawn rows of every resample -> (B, k)."""
+        return self.counts @ self.per_unit(values)
+
+    def row_weights(self) -> np.ndarray:
+        """(n_resamples, n_rows) draw count of every row (for statistics that need rows)."""
+        return self.counts if self.unit_of_row is None else self.counts[:, self.unit_of_row]
+
+
+def draw_resamples(n_rows: int, spec: BootstrapSpec, groups: np.ndarray | None = None) -> Resamples:
+    """Multinomial draw counts of every unit in every resample.
 
     Without ``groups`` each resample draws ``n_rows`` examples with replacement. With
     ``groups`` (n_rows,) it draws as many groups (sentences) as there are, and every row of a
-    drawn group gets its group's count. Seeded by ``spec.seed`` alone, so two prediction
-    vectors on the same eval set see the same resamples (the basis of the paired tests).
+    drawn group counts as often as its group. Seeded by ``spec.seed`` alone, so two
+    prediction vectors on the same eval set see the same resamples (the basis of the paired
+    tests).
     """
     rng = np.random.default_rng([spec.seed, 0xB007])
     if groups is None:
-        n_units, unit_of_row = n_rows, None
+        n_drawn, unit_of_row = n_rows, None
     else:
         group_ids, unit_of_row = np.unique(np.asarray(groups), return_inverse=True)
-        n_units = group_ids.size
-    weights = np.empty((spec.n_resamples, n_rows))
-    uniform = np.full(n_units, 1.0 / n_units) if n_units else np.empty(0)
+        n_drawn = group_ids.size
+    counts = np.empty((spec.n_resamples, n_drawn))
+    uniform = np.full(n_drawn, 1.0 / n_drawn) if n_drawn else np.empty(0)
     for start in range(0, spec.n_resamples, RESAMPLE_BLOCK):
         stop = min(start + RESAMPLE_BLOCK, spec.n_resamples)
-        counts = rng.multinomial(n_units, uniform, size=stop - start).astype(np.float64)
-        weights[start:stop] = counts if unit_of_row is None else counts[:, unit_of_row]
-    return weights
+        counts[start:stop] = rng.multinomial(n_drawn, uniform, size=stop - start)
+    return Resamples(counts, unit_of_row)
+
+
+def resample_weights(
+    n_rows: int, spec: BootstrapSpec, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Draw counts of every row in every resample -> (n_resamples, n_rows) float64."""
+    return draw_resamples(n_rows, spec, groups).row_weights()
 
 
 def n_units(n_rows: int, groups: np.ndarray | None) -> int:
@@ -195,27 +239,32 @@ def weighted_metric(
     name: str,
     y_true: np.ndarray,
     predictions: np.ndarray,
-    weights: np.ndarray,
+    weights: np.ndarray | Resamples,
     n_classes: int = 2,
 ) -> np.ndarray:
     """``name`` of every prediction column on every resample -> (B, m) float64, NaN = undefined.
 
     ``y_true`` (n,); ``predictions`` (n, m) labels (classification) or values (regression);
-    ``weights`` (B, n) draw counts from :func:`resample_weights`.
+    ``weights``: :class:`Resamples`, or (B, n) row draw counts.
     """
     predictions = np.asarray(predictions)
     if predictions.ndim == 1:
         predictions = predictions[:, None]
-    weights = np.asarray(weights, dtype=np.float64)
-    totals = weights.sum(axis=1)  # (B,)
+    resamples = (
+        weights
+        if isinstance(weights, Resamples)
+        else Resamples(np.asarray(weights, dtype=np.float64))
+    )
     if name == "accuracy":
+        totals = resamples.weighted_sum(np.ones((predictions.shape[0], 1)))  # (B, 1)
         correct = (predictions == np.asarray(y_true)[:, None]).astype(np.float64)
-        return (weights @ correct) / totals[:, None]
+        return resamples.weighted_sum(correct) / totals
     if name in ("mcc", "f1"):
-        return _confusion_metric(name, y_true, predictions, weights, n_classes)
+        return _confusion_metric(name, y_true, predictions, resamples, n_classes)
     if name == "pearson":
-        return _weighted_pearson(np.asarray(y_true, np.float64), predictions, weights)
+        return _weighted_pearson(np.asarray(y_true, np.float64), predictions, resamples)
     if name == "spearman":
+        weights = resamples.row_weights()
         true_ranks = weighted_ranks(np.asarray(y_true, np.float64), weights)  # (B, n)
         columns = [
             _pearson_rows(true_ranks, weighted_ranks(predictions[:, column], weights), weights)
@@ -227,15 +276,15 @@ def weighted_metric(
 
 
 def _confusion_metric(
-    name: str, y_true: np.ndarray, predictions: np.ndarray, weights: np.ndarray, n_classes: int
+    name: str, y_true: np.ndarray, predictions: np.ndarray, resamples: Resamples, n_classes: int
 ) -> np.ndarray:
-    """MCC / F1 from weighted confusion counts: one (B, n) @ (n, m*c*c) product."""
+    """MCC / F1 from weighted confusion counts: one (B, units) @ (units, m*c*c) product."""
     n_rows, n_candidates = predictions.shape
     cells = n_classes * n_classes
     cell = np.asarray(y_true, np.int64)[:, None] * n_classes + predictions.astype(np.int64)
     one_hot = np.zeros((n_rows, n_candidates * cells))
     one_hot[np.arange(n_rows)[:, None], np.arange(n_candidates)[None, :] * cells + cell] = 1.0
-    confusion = (weights @ one_hot).reshape(-1, n_classes, n_classes)  # (B*m, c, c)
+    confusion = resamples.weighted_sum(one_hot).reshape(-1, n_classes, n_classes)  # (B*m, c, c)
     labels_present = (confusion.sum(axis=2) > 0).sum(axis=1)  # classes in the resampled labels
     if name == "mcc":
         from probe.metrics import mcc_from_confusion
@@ -247,21 +296,21 @@ def _confusion_metric(
 
         denominator = 2 * confusion[:, 1, 1] + confusion[:, 0, 1] + confusion[:, 1, 0]
         values = np.where(denominator > 0, f1_from_confusion(confusion), np.nan)
-    return values.reshape(weights.shape[0], n_candidates)
+    return values.reshape(resamples.n_resamples, n_candidates)
 
 
 def _weighted_pearson(
-    y_true: np.ndarray, predictions: np.ndarray, weights: np.ndarray
+    y_true: np.ndarray, predictions: np.ndarray, resamples: Resamples
 ) -> np.ndarray:
     """Weighted Pearson r of ``y_true`` with each column, on every resample -> (B, m)."""
-    totals = weights.sum(axis=1)[:, None]
-    x = y_true - y_true.mean()  # centred once for numerical safety; r is shift-invariant
+    x = (y_true - y_true.mean())[:, None]  # centred once for numerical safety (r is shift-free)
     y = predictions.astype(np.float64) - predictions.mean(axis=0, dtype=np.float64)
-    mean_x = (weights @ x)[:, None] / totals  # (B, 1)
-    mean_y = (weights @ y) / totals  # (B, m)
-    cov = (weights @ (x[:, None] * y)) / totals - mean_x * mean_y
-    var_x = (weights @ (x * x))[:, None] / totals - mean_x**2
-    var_y = (weights @ (y * y)) / totals - mean_y**2
+    totals = resamples.weighted_sum(np.ones_like(x))  # (B, 1)
+    mean_x = resamples.weighted_sum(x) / totals  # (B, 1)
+    mean_y = resamples.weighted_sum(y) / totals  # (B, m)
+    cov = resamples.weighted_sum(x * y) / totals - mean_x * mean_y
+    var_x = resamples.weighted_sum(x * x) / totals - mean_x**2
+    var_y = resamples.weighted_sum(y * y) / totals - mean_y**2
     return _correlation(cov, var_x, var_y)
 
 
@@ -332,11 +381,11 @@ def metric_intervals(
     *,
     n_classes: int = 2,
     groups: np.ndarray | None = None,
-    weights: np.ndarray | None = None,
+    weights: Resamples | None = None,
 ) -> list[dict[str, Interval]]:
     """A CI of every metric for every prediction column of (n, m) -> m ``{metric: Interval}``.
 
-    ``weights``: precomputed :func:`resample_weights` for this eval set (pass them when many
+    ``weights``: precomputed :func:`draw_resamples` for this eval set (pass them when many
     calls share one eval set); drawn from ``spec`` and ``groups`` otherwise.
     """
     names = list(names)
@@ -350,7 +399,7 @@ def metric_intervals(
         reason = f"only {units} {unit} (< {spec.min_examples}): too few for a bootstrap interval"
         return [{name: Interval.undefined(reason) for name in names} for _ in range(n_candidates)]
     if weights is None:
-        weights = resample_weights(n_rows, spec, groups)
+        weights = draw_resamples(n_rows, spec, groups)
     per_metric = {
         name: percentile_interval(
             weighted_metric(name, y_true, predictions, weights, n_classes), spec.level
@@ -384,6 +433,8 @@ def intervals_to_records(intervals: dict[str, Interval]) -> dict[str, Any]:
 __all__: Sequence[str] = [
     "BootstrapSpec",
     "Interval",
+    "Resamples",
+    "draw_resamples",
     "interval_text",
     "metric_intervals",
     "percentile_interval",

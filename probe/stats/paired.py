@@ -28,9 +28,9 @@ from probe.metrics import metric as point_metric
 from probe.stats.bootstrap import (
     BootstrapSpec,
     Interval,
+    draw_resamples,
     n_units,
     percentile_interval,
-    resample_weights,
     weighted_metric,
 )
 
@@ -74,7 +74,7 @@ def paired_bootstrap(
     if units < spec.min_examples:
         reason = f"only {units} eval examples (< {spec.min_examples})"
         return Comparison(effect, Interval.undefined(reason), math.nan, method, reason)
-    weights = resample_weights(len(y_true), spec, groups)
+    weights = draw_resamples(len(y_true), spec, groups)
     both = np.stack([predictions_a, predictions_b], axis=1)
     resampled = weighted_metric(name, y_true, both, weights, n_classes)  # (B, 2)
     differences = resampled[:, 0] - resampled[:, 1]
