@@ -13,6 +13,8 @@ What is measured:
 * inside the CI-on runs: the summed ``details["ci_seconds"]`` against the summed method time
   plus slice loading (a ratio taken within one run, so it is less exposed to the machine's
   load changing between runs than the wall-time ratio);
+* with ``--from-results FILE ...``: the same within-run share in finished sweeps (e.g. the
+  ``reports/minilm-glue`` rebuild), per file, with no extra run;
 * the CI kernel alone (median of 5): 1,000 resamples x 872 examples x 150 prediction vectors
   (accuracy, F1, MCC: an SST-2 slice's records), and 1,000 x 1,500 x 60 for Pearson and
   Spearman (STS-B; Spearman re-ranks every resample, the expensive case).
@@ -55,6 +57,19 @@ def sweep_seconds(spec: SweepSpec) -> tuple[float, float, float]:
     return wall, ci, work
 
 
+def results_share(path: str) -> dict[str, float]:
+    """CI seconds against method + load seconds recorded in a finished results file."""
+    from probe.results import ResultsFile
+
+    cells = ResultsFile.load(path).cells
+    ci = sum(cell.details.get("ci_seconds", 0.0) for cell in cells)
+    work = sum(cell.seconds for cell in cells)
+    work += sum(
+        {(c.layer, c.pooling): c.details.get("prepare_seconds", 0.0) for c in cells}.values()
+    )
+    return {"cells": len(cells), "ci_seconds": ci, "work_seconds": work, "share": ci / work}
+
+
 def kernel_seconds(repeats: int = 5) -> dict[str, float]:
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 872)
@@ -86,6 +101,7 @@ def main() -> None:
     parser.add_argument("--layers", default="3,6")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--name", default="bootstrap")
+    parser.add_argument("--from-results", nargs="*", default=[], help="finished results files")
     args = parser.parse_args()
     load_start = os.getloadavg()
     layers = tuple(int(layer) for layer in args.layers.split(","))
@@ -100,6 +116,7 @@ def main() -> None:
             if label == "on":
                 shares.append(ci / work)
     kernels = kernel_seconds()
+    finished = {path: results_share(path) for path in args.from_results}
     median_on, median_off = statistics.median(walls["on"]), statistics.median(walls["off"])
     record = {
         "train_cache": args.train_cache,
@@ -113,6 +130,7 @@ def main() -> None:
         "ci_share_within_run": shares,
         "median_ci_share": statistics.median(shares),
         "kernel_seconds": kernels,
+        "finished_sweeps": finished,
         "load_average_start": load_start,
         "load_average_end": os.getloadavg(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
@@ -137,6 +155,11 @@ def main() -> None:
     lines += [
         f"| CI kernel, {name} (median of 5) | {seconds:.3f} s |"
         for name, seconds in kernels.items()
+    ]
+    lines += [
+        f"| CI share in finished sweep `{Path(path).name}` ({share['cells']} cells) | "
+        f"{share['ci_seconds']:.1f} s / {share['work_seconds']:.1f} s = {share['share']:.1%} |"
+        for path, share in finished.items()
     ]
     lines += [
         "",
