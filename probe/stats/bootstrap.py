@@ -267,7 +267,7 @@ def weighted_metric(
         weights = resamples.row_weights()
         true_ranks = weighted_ranks(np.asarray(y_true, np.float64), weights)  # (B, n)
         columns = [
-            _pearson_rows(true_ranks, weighted_ranks(predictions[:, column], weights), weights)
+            _spearman_column(true_ranks, predictions[:, column], weights)
             for column in range(predictions.shape[1])
         ]  # one (B, n) rank matrix at a time: (B, n, m) would not fit for many candidates
         return np.stack(columns, axis=1)
@@ -337,6 +337,31 @@ def _correlation(cov: np.ndarray, var_x: np.ndarray, var_y: np.ndarray) -> np.nd
     return np.clip(value, -1.0, 1.0)
 
 
+def _spearman_column(true_ranks: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Spearman r of one prediction column on every resample -> (B,).
+
+    Computed in the column's sorted order (Pearson r does not care how rows are ordered, as
+    long as all three matrices share it), which saves scattering the ranks back.
+    """
+    order, sorted_ranks = _sorted_weighted_ranks(np.asarray(values, np.float64), weights)
+    return _pearson_rows(true_ranks[:, order], sorted_ranks, weights[:, order])
+
+
+def _sorted_weighted_ranks(
+    values: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sort order of ``values`` and the resamples' mid-ranks in that order -> (n,), (B, n)."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    new_value = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
+    sorted_weights = weights[:, order]
+    if new_value.all():  # no ties (the usual case for real-valued predictions)
+        return order, np.cumsum(sorted_weights, axis=1) - (sorted_weights - 1.0) / 2.0
+    group_weight = np.add.reduceat(sorted_weights, np.flatnonzero(new_value), axis=1)  # (B, U)
+    mid_rank = np.cumsum(group_weight, axis=1) - (group_weight - 1.0) / 2.0
+    return order, mid_rank[:, np.cumsum(new_value) - 1]
+
+
 def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Mid-ranks of ``values`` (n,) within each resample, as if rows were duplicated -> (B, n).
 
@@ -344,15 +369,9 @@ def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     ranks (``scipy.stats.rankdata``'s ``average``). One sort for all resamples: the order of
     the values does not depend on the resample, only the counts do.
     """
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    group_of_sorted = np.cumsum(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) - 1
-    group_weight = np.add.reduceat(weights[:, order], starts, axis=1)  # (B, U)
-    before = np.cumsum(group_weight, axis=1) - group_weight
-    mid_rank = before + (group_weight + 1.0) / 2.0  # (B, U)
+    order, sorted_ranks = _sorted_weighted_ranks(values, weights)
     ranks = np.empty_like(weights)
-    ranks[:, order] = mid_rank[:, group_of_sorted]
+    ranks[:, order] = sorted_ranks
     return ranks
 
 
