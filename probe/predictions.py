@@ -76,6 +76,17 @@ def write_sidecar(path: Path, per_cell: Sequence[dict[str, Any]]) -> list[dict[s
     return names
 
 
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``, read member by member with pickles refused."""
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if member.endswith(".npy"):
+                with archive.open(member) as handle:
+                    arrays[member[:-4]] = np.lib.format.read_array(handle, allow_pickle=False)
+    return arrays
+
+
 def read_sidecar(
     path: Path, per_cell_names: Sequence[dict[str, str]]
 ) -> tuple[list[dict[str, np.ndarray]], str]:
@@ -87,8 +98,7 @@ def read_sidecar(
             "re-run the experiment)"
         )
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = read_npz(path)
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         return empty, f"predictions sidecar {path} is unreadable ({error}); re-run the experiment"
     cells = []

@@ -34,7 +34,7 @@ import numpy as np
 from probe.outofcore.rows import TOKEN_ROWS
 from probe.report.document import Block, Heading, Paragraph, Table, TableCell
 from probe.report.summary import FinetuneResult, LayerPoolingRow, Subset, TaskSummary
-from probe.report.uncertainty import HOW_TO_GET_CIS, Scored, scored_of
+from probe.report.uncertainty import Scored, scored_of
 from probe.results import ResultCell
 from probe.stats.bootstrap import BootstrapSpec, interval_text
 from probe.stats.paired import Comparison, holm, mcnemar, paired_bootstrap, random_subset_rank
@@ -235,7 +235,8 @@ def _finetune_claims(summary: TaskSummary) -> list[Claim]:
 
     def contestant(result: FinetuneResult, what: str) -> Contestant:
         return Contestant(
-            f"fine-tuned {what}, layer {result.layer} / {result.pooling} ({result.label})",
+            f"fine-tuned {what}, layer {result.layer} / {result.pooling}, {result.head} head "
+            f"({result.label})",
             _finetune_scored(result.cell),
         )
 
@@ -318,7 +319,7 @@ def _test(claim: Claim, spec: BootstrapSpec) -> None:
     first, second = claim.first.scored, claim.second.scored
     if claim.second.random_scores is not None:
         if first is None:
-            claim.note = f"no kept predictions for the selected subset; {HOW_TO_GET_CIS}"
+            claim.note = "no kept predictions for the selected subset (see the task's note)"
             return
         from probe.metrics import metric as point_metric
 
@@ -326,7 +327,9 @@ def _test(claim: Claim, spec: BootstrapSpec) -> None:
         claim.result = random_subset_rank(score, claim.second.random_scores)
         return
     if first is None or second is None:
-        claim.note = f"no per-example predictions in these results; {HOW_TO_GET_CIS}"
+        claim.note = (
+            "no per-example predictions in these results (older fewdims; see the task's note)"
+        )
         return
     if first.labels.shape != second.labels.shape or not np.array_equal(first.labels, second.labels):
         claim.note = "the two sides were scored on different examples; no paired test"

@@ -117,7 +117,10 @@ def main() -> None:
                 shares.append(ci / work)
     kernels = kernel_seconds()
     finished = {path: results_share(path) for path in args.from_results}
-    median_on, median_off = statistics.median(walls["on"]), statistics.median(walls["off"])
+    # --repeats 0: only the kernel and --from-results figures (no sweeps are run)
+    median_on = statistics.median(walls["on"]) if walls["on"] else float("nan")
+    median_off = statistics.median(walls["off"]) if walls["off"] else float("nan")
+    median_share = statistics.median(shares) if shares else float("nan")
     record = {
         "train_cache": args.train_cache,
         "eval_cache": args.eval_cache,
@@ -128,7 +131,7 @@ def main() -> None:
         "median_wall_off": median_off,
         "wall_ratio": median_on / median_off,
         "ci_share_within_run": shares,
-        "median_ci_share": statistics.median(shares),
+        "median_ci_share": median_share,
         "kernel_seconds": kernels,
         "finished_sweeps": finished,
         "load_average_start": load_start,
@@ -150,7 +153,7 @@ def main() -> None:
         f"| median sweep wall time, CIs on | {median_on:.1f} s |",
         f"| wall-time ratio on / off | {median_on / median_off:.3f} |",
         f"| CI seconds / (method + load seconds), within the CI runs (median) | "
-        f"{statistics.median(shares):.1%} |",
+        f"{median_share:.1%} |",
     ]
     lines += [
         f"| CI kernel, {name} (median of 5) | {seconds:.3f} s |"

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from probe.predictions import read_npz
 from probe.results import ResultCell, ResultsFile, sidecar_path
 
 
@@ -40,9 +41,9 @@ def test_round_trip_is_exact_and_identical_arrays_are_stored_once(tmp_path):
     names = payload["cells"][0]["predictions"]
     assert names["eval"] == names["top/0"]  # same content, one array
     assert payload["cells"][1]["predictions"]["labels"] == names["labels"]
-    with np.load(sidecar) as archive:
-        assert len(archive.files) == 3
-        assert archive[names["eval"]].dtype == np.int8
+    archive = read_npz(sidecar)
+    assert len(archive) == 3
+    assert archive[names["eval"]].dtype == np.int8
     loaded = ResultsFile.load(path)
     original = results_with_predictions()
     for got, want in zip(loaded.cells, original.cells, strict=True):

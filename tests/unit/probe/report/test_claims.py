@@ -144,7 +144,9 @@ def test_old_results_without_predictions_are_not_tested_and_say_how(tmp_path):
     )
     claims = claims_of(path)
     assert claims and all(c.verdict == NOT_TESTED for c in claims)
-    assert "no per-example predictions" in claims[0].note
+    assert (
+        "no per-example predictions" in claims[0].note and "see the task's note" in claims[0].note
+    )
     markdown = render_report([path], tmp_path / "out").markdown.read_text(encoding="utf-8")
     assert "Confidence intervals are unavailable for `old.json`" in markdown
     assert "keep per-example predictions" in markdown
