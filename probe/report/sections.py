@@ -165,9 +165,10 @@ def _headline(summary: TaskSummary) -> str:
         )
     if not parts:
         return "No scores recorded."
+    with_ci = " with its 95% CI" if any("[" in part.split("(")[0] for part in parts) else ""
     return (
         "**Best** (layer, pooling and dims chosen on the validation split of train, score on "
-        f"{summary.eval_split} with its 95% CI): " + "; ".join(parts) + "."
+        f"{summary.eval_split}{with_ci}): " + "; ".join(parts) + "."
     )
 
 
