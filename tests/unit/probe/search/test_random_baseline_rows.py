@@ -41,7 +41,8 @@ def test_one_batched_fit_per_k_on_the_capped_rows(monkeypatch):
     outcome = random_baseline.run(problem, config)
     assert calls == [(400, (200, 1)), (400, (200, 2)), (400, (200, 4))]
     assert outcome.details["fit_rows"] == 400
-    expected = {"k", "n_draws", "mean", "sd", "q05", "q25", "median", "q75", "q95"}
+    # draw_scores: per-draw eval scores, moved to the predictions sidecar by the sweep
+    expected = {"k", "n_draws", "mean", "sd", "q05", "q25", "median", "q75", "q95", "draw_scores"}
     assert [step["k"] for step in outcome.steps] == [1, 2, 4]
     assert all(set(step) == expected and step["n_draws"] == 200 for step in outcome.steps)
 

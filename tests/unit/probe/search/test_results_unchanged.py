@@ -74,7 +74,8 @@ def outcomes(kind: str) -> dict[str, Any]:
                     "dims": outcome.dims,
                     "scores": outcome.scores,
                     "steps": [
-                        {key: value for key, value in step.items() if key != "fit"}
+                        # draw_scores: added after the recording (per-draw random scores)
+                        {k: v for k, v in step.items() if k not in ("fit", "draw_scores")}
                         for step in outcome.steps
                     ],
                     "details": outcome.details,
