@@ -259,7 +259,7 @@ def weighted_metric(
         totals = resamples.weighted_sum(np.ones((predictions.shape[0], 1)))  # (B, 1)
         correct = (predictions == np.asarray(y_true)[:, None]).astype(np.float64)
         return resamples.weighted_sum(correct) / totals
-    if name in ("mcc", "f1"):
+    if name in ("mcc", "f1", "f1_macro"):
         return _confusion_metric(name, y_true, predictions, resamples, n_classes)
     if name == "pearson":
         return _weighted_pearson(np.asarray(y_true, np.float64), predictions, resamples)
@@ -291,6 +291,10 @@ def _confusion_metric(
 
         values = mcc_from_confusion(confusion)
         values = np.where(labels_present < 2, np.nan, values)
+    elif name == "f1_macro":
+        from probe.metrics import macro_f1_from_confusion
+
+        values = macro_f1_from_confusion(confusion)
     else:
         from probe.metrics import f1_from_confusion
 

@@ -52,3 +52,15 @@ def test_counts_sum_to_the_sample_size_and_are_seeded():
     assert np.all(first.sum(axis=1) == 50)
     assert np.array_equal(first, resample_weights(50, spec))
     assert not np.array_equal(first, resample_weights(50, BootstrapSpec(n_resamples=1000, seed=6)))
+
+
+def test_macro_f1_equals_sklearn_on_the_duplicated_rows():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 80)
+    predicted = np.where(rng.random(80) < 0.6, labels, rng.integers(0, 4, 80))
+    weights = resample_weights(80, BootstrapSpec(n_resamples=1000, seed=1))[:4]
+    ours = weighted_metric("f1_macro", labels, predicted[:, None], weights, n_classes=4)
+    for row in range(4):
+        rows = expanded(weights[row])
+        reference = f1_score(labels[rows], predicted[rows], average="macro")
+        assert ours[row, 0] == pytest.approx(reference, abs=1e-10)
