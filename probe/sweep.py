@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -281,10 +282,17 @@ def run_sweep(
     facts, groups, provenance = plan(spec)
     # With jobs > 1 and no scheduler, joblib's default backend (loky processes) applies, and
     # a caller's `with joblib.parallel_config(backend=...)` (threads, Ray) takes its place.
+    # Workers get absolute cache paths: a reused worker process (loky keeps its pool between
+    # sweeps) or a cluster worker does not share this process's current directory.
+    worker_spec = replace(
+        spec,
+        train_path=str(Path(spec.train_path).resolve()),
+        eval_path=str(Path(spec.eval_path).resolve()),
+    )
     outputs = map_in_order(
         Execution(jobs=spec.jobs, scheduler=spec.scheduler),
         run_group,
-        [(spec, facts, layer, pooling) for layer, pooling in groups],
+        [(worker_spec, facts, layer, pooling) for layer, pooling in groups],
     )
     results = ResultsFile(
         kind="probe", task=facts.name, primary_metric=facts.primary_metric, provenance=provenance

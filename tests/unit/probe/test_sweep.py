@@ -177,6 +177,16 @@ def test_process_backend_gives_identical_results(caches, serial_results):
     assert comparable(parallel) == comparable(serial_results)
 
 
+def test_relative_cache_paths_survive_reused_workers(caches, serial_results, monkeypatch):
+    """Worker processes outlive a sweep (loky reuses its pool) and keep the directory they
+    started in; relative cache paths must still name the caller's files in a later sweep."""
+    train, dev = caches
+    run_sweep(spec_for(caches, jobs=2, layers=(1,), poolings=("cls",), methods=("full",)))
+    monkeypatch.chdir(train.parent)
+    relative = run_sweep(spec_for((Path(train.name), Path(dev.name)), jobs=2))
+    assert comparable(relative) == comparable(serial_results)
+
+
 def test_progress_callback_reports_each_slice(caches):
     seen = []
     run_sweep(spec_for(caches, methods=("pairs",), layers=(2,)), progress=seen.append)
