@@ -15,8 +15,11 @@ after one untimed warm-up batch:
   pooling, dims head, loss, clipping, fused AdamW, scheduler, loss read-back per batch);
 * ``bare``: the same padded batches through the plain Hugging Face encoder, CLS → one
   ``nn.Linear``, cross-entropy, backward, clipping, fused AdamW — nothing else;
-* ``bare, length-grouped``: the same rows, batched by length (as ``group_by_length`` does),
-  to price the padding of shuffled batches.
+* ``bare, length-grouped``: the same rows, batched by length (all rows sorted at once), to
+  price the padding of shuffled batches;
+* ``fewdims, --group-by-length``: ``train_epoch`` with ``group_by_length=True`` (the fix).
+
+``--loops`` picks which of them run (default: all).
 
 Reported: real tokens/s (padding excluded) and padded tokens/s for each, the padding share,
 and fewdims' overhead against the bare loop. The machine is shared; the load average is
@@ -84,7 +87,9 @@ def bare_loop(
     return time.perf_counter() - started, time.process_time() - cpu_started
 
 
-def fewdims_loop(loaded, encoded, task_name: str, args, n_outputs: int) -> tuple[float, float]:
+def fewdims_loop(
+    loaded, encoded, task_name: str, args, n_outputs: int, group_by_length: bool = False
+) -> tuple[float, float]:
     """(wall, CPU) seconds of ``train_epoch`` over the batches after the first (timed from
     the per-batch progress callback)."""
     import torch
@@ -127,6 +132,7 @@ def fewdims_loop(loaded, encoded, task_name: str, args, n_outputs: int) -> tuple
             epoch=1,
             n_epochs=1,
             progress=progress,
+            group_by_length=group_by_length,
         )
     finally:
         model.restore_encoder()
@@ -144,6 +150,10 @@ def main() -> int:
     parser.add_argument("--layer", type=int, default=12)
     parser.add_argument("--dims", default="all")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--loops", default="fewdims,bare,bare-grouped,fewdims-grouped", help="which loops to time"
+    )
+    parser.add_argument("--out-stem", default=OUT_NAME, help="writes <stem>.json and <stem>.md")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -159,19 +169,22 @@ def main() -> int:
     train = load_split("sst2", "train", args.data_dir).subset(n_rows)
     loaded = load_model(args.model)
     encoded = encode_split(loaded.tokenizer, train, args.max_length)
-    n_outputs = 2
     shuffled = training_order(n_rows, args.batch_size, 0, 1, 1)  # train_epoch's own order
     by_length = np.argsort(-encoded.lengths, kind="stable")
     grouped = [by_length[i : i + args.batch_size] for i in range(0, n_rows, args.batch_size)]
     grouped = [grouped[0], *list(np.random.default_rng(0).permutation(grouped[1:]))]
 
-    timed = {}
-    timed["fewdims"] = (fewdims_loop(loaded, encoded, "sst2", args, n_outputs), shuffled[1:])
-    timed["bare"] = (bare_loop(loaded.model, encoded, shuffled, n_outputs, 1e-4), shuffled[1:])
-    timed["bare, length-grouped"] = (
-        bare_loop(loaded.model, encoded, grouped, n_outputs, 1e-4),
-        grouped[1:],
-    )
+    own_grouped = training_order(n_rows, args.batch_size, 0, 1, 1, encoded.lengths)
+    loops = {
+        "fewdims": lambda: (fewdims_loop(loaded, encoded, "sst2", args, 2), shuffled[1:]),
+        "bare": lambda: (bare_loop(loaded.model, encoded, shuffled, 2, 1e-4), shuffled[1:]),
+        "bare-grouped": lambda: (bare_loop(loaded.model, encoded, grouped, 2, 1e-4), grouped[1:]),
+        "fewdims-grouped": lambda: (
+            fewdims_loop(loaded, encoded, "sst2", args, 2, group_by_length=True),
+            own_grouped[1:],
+        ),
+    }
+    timed = {name: loops[name]() for name in args.loops.split(",")}
     rows = []
     for name, ((seconds, cpu_seconds), batches) in timed.items():
         real, padded = token_counts(encoded, batches)
@@ -199,13 +212,13 @@ def main() -> int:
         "weights_sha256": loaded.weights_sha256,
         "settings": vars(args),
         "rows": rows,
-        "fewdims_over_bare": rows[0]["cpu_seconds"] / rows[1]["cpu_seconds"],
-        "grouped_speedup": rows[1]["cpu_seconds"] / rows[2]["cpu_seconds"],
+        "loops": list(timed),
         "load_before": load_before,
         "load_after": [round(v, 2) for v in os.getloadavg()],
     }
+    by_name = {row["loop"]: row for row in rows}
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    (REPORT_DIR / f"{OUT_NAME}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (REPORT_DIR / f"{args.out_stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
     lines = [
         "# Fine-tuning throughput: fewdims' training loop vs a bare loop",
         "",
@@ -226,14 +239,21 @@ def main() -> int:
             for r in rows
         ),
         "",
-        "Ratios use CPU seconds (one torch thread, so CPU time is compute time), which other "
-        "jobs on the machine inflate far less than wall time. fewdims / bare on the same "
-        f"batches: **{payload['fewdims_over_bare']:.2f}×** (1.00 = no overhead). Length-grouped "
-        "batches vs shuffled ones (bare loop): "
-        f"**{payload['grouped_speedup']:.2f}×** faster for the same rows.",
+        "Compare loops by CPU seconds (one torch thread, so CPU time is compute time), which "
+        "other jobs on the machine inflate far less than wall time. "
+        + "; ".join(
+            f"{a} / {b}: **{by_name[a]['cpu_seconds'] / by_name[b]['cpu_seconds']:.2f}×** CPU"
+            for a, b in (
+                ("fewdims", "bare"),
+                ("bare", "bare-grouped"),
+                ("fewdims", "fewdims-grouped"),
+            )
+            if a in by_name and b in by_name
+        )
+        + " (fewdims / bare = 1.00 means no overhead).",
         "",
     ]
-    (REPORT_DIR / f"{OUT_NAME}.md").write_text("\n".join(lines))
+    (REPORT_DIR / f"{args.out_stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 
