@@ -178,9 +178,15 @@ def write_report(payload: dict[str, Any]) -> None:
     row = payload["result"]
 
     def verdict(key: str) -> str:
+        """Wall-time verdict, and the CPU-time one (what an idle core would take)."""
         if key not in row:
             return "not run"
-        return "met" if row[key] <= TARGETS[key] else "**missed**"
+        cpu_key = key.replace("_s", "_cpu_s")
+        wall = "met" if row[key] <= TARGETS[key] else "**missed**"
+        if cpu_key not in row:
+            return wall
+        cpu = "met" if row[cpu_key] <= TARGETS[key] else "**missed**"
+        return f"{wall} (wall), {cpu} (CPU)"
 
     metric = row["metric"]
     lines = [
@@ -199,7 +205,9 @@ def write_report(payload: dict[str, Any]) -> None:
         f"{row['layer']}, {row['pooling']} pooling, D = {row['hidden']}. Reading and "
         f"standardising the slice: {row['load_s']:.2f} s (not in the search times).",
         "",
-        "| search | candidates | ours, wall s (runs) | ours, CPU s | target (wall) | scikit-learn per-fit loop, s (extrapolated) | ratio | best subset | dev {row['metric']} |",
+        "| search | candidates | ours, wall s (runs) | ours, CPU s | target (wall) | scikit-learn per-fit loop, s (extrapolated) | ratio | best subset | dev "
+        + metric
+        + " |",
         "|---|---|---|---|---|---|---|---|---|",
         f"| pairs | {row['n_pairs']:,} | **{row['pairs_s']:.2f}** "
         f"({', '.join(f'{t:.2f}' for t in row['pairs_runs_s'])}) | {row['pairs_cpu_s']:.2f} | ≤ 1.0 s: {verdict('pairs_s')} | "
