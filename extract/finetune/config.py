@@ -32,7 +32,9 @@ class FinetuneConfig:
     ``balanced`` weights the cross-entropy by ``n / (n_classes * count[class])`` of the
     training split (the probes' ``class_weight="balanced"``): without it a 2-3-dim head on a
     skewed task such as CoLA can settle on the majority class. Off by default, matching the
-    plain cross-entropy of the paper's fine-tuning.
+    plain cross-entropy of the paper's fine-tuning. ``group_by_length`` batches training
+    examples of similar length together (transformers' option of the same name): ~3x less
+    padding on SST-2, so ~3x faster on a CPU; off by default so earlier runs reproduce.
     """
 
     model: str = DEFAULT_MODEL
@@ -51,6 +53,7 @@ class FinetuneConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0
     batch_size: int = 32
+    group_by_length: bool = False
     max_length: int = 128
     seed: int = 0
     device: str = "auto"

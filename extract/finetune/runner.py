@@ -357,6 +357,7 @@ def _train_stage(run: _Run, stage_index: int, resume: dict[str, Any] | None) -> 
             epoch=epoch,
             n_epochs=config.epochs,
             progress=run.progress,
+            group_by_length=config.group_by_length,
         )
         scores, eval_seconds = evaluate(model, task, plan.device, config.batch_size)
         steps.append(

@@ -127,11 +127,16 @@ def train_epoch(
     epoch: int,
     n_epochs: int,
     progress: ProgressCallback | None = None,
+    group_by_length: bool = False,
 ) -> float:
-    """One pass over ``task.train`` in the (seed, stage, epoch) order; returns the mean loss."""
+    """One pass over ``task.train`` in the (seed, stage, epoch) order; returns the mean loss.
+
+    ``group_by_length`` batches examples of similar length together (less padding; see
+    ``training_order``)."""
     model.train()
     autocast = autocast_for(device)
-    batches = training_order(len(task.train), batch_size, seed, stage, epoch)
+    lengths = task.train.lengths if group_by_length else None
+    batches = training_order(len(task.train), batch_size, seed, stage, epoch, lengths)
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     class_weight = (
         None

@@ -43,7 +43,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="default",
-        help="local path, hub name, or 'default' (the packaged all-MiniLM-L6-v2)",
+        help="local path, hub name, 'default' (the packaged all-MiniLM-L6-v2) or 'mpnet' "
+        "(the packaged all-mpnet-base-v2, extra [mpnet])",
     )
     parser.add_argument(
         "--max-length", type=int, default=128, help="tokens per input, longer ones are cut (128)"
