@@ -1,0 +1,57 @@
+"""Bad-input rows of ``fewdims finetune``: dims that do not fit the model or cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.probe.commands.bad_input_matrix import (
+    Case,
+    Workspace,
+    check_row,
+)
+
+
+def finetune(ws: Workspace, tmp: Path, *extra: str) -> list[str]:
+    return [
+        "finetune",
+        "--model",
+        str(ws.model),
+        "--data-file",
+        str(ws.rows),
+        "--text-columns",
+        "text",
+        "--label-column",
+        "label",
+        "--eval-file",
+        str(ws.rows),
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp / "finetune.json"),
+        *extra,
+    ]
+
+
+CASES: list[Case] = [
+    Case(
+        "finetune: dims out of range",
+        lambda ws, t: finetune(ws, t, "--dims", "3,99"),
+        stderr=(r"Dim\(s\) \[99\] are out of range", r"dims 0\.\.31"),
+        outputs=("finetune.json",),
+    ),
+    Case(
+        "finetune: dims from a results file of another version",
+        lambda ws, t: finetune(ws, t, "--dims-from", str(ws.old_results)),
+        stderr=(r"version 99",),
+        outputs=("finetune.json",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input(case: Case, ws: Workspace, tmp_path: Path, monkeypatch, capsys):
+    check_row(case, ws, tmp_path, monkeypatch, capsys)
