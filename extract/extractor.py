@@ -9,11 +9,13 @@ How it stays fast, bounded and safe:
   RAM; a background thread writes them while the next batch runs (on CUDA the device→host
   copies are asynchronous too).
 * **Crash safety and resume.** The plan (batch order) is a pure function of the data and
-  the config, so it is the same on every run. Batches are grouped into *parts*; each part is
-  written to ``<out>.partial/part-NNNNN.h5.tmp`` and renamed when complete. A re-run with
-  the same config skips finished parts; a different config is refused (its fingerprint
-  differs). When all parts exist they are consolidated into ``<out>.tmp`` and renamed to
-  ``<out>``: the final path only ever holds a complete cache.
+  the config, so it is the same on every run. The cache is written in place: ``<out>.tmp``
+  is laid out whole first, batches go straight into their final chunks, and batches are
+  grouped into *parts*, each ended by an fsync and a record ``<out>.partial/part-NNNNN.h5``
+  (see ``probe.cache``). A re-run with the same config continues after the last recorded
+  part; a different config is refused (its fingerprint differs). When all parts are recorded
+  ``<out>.tmp`` is marked complete and renamed to ``<out>`` (no copy): the final path only
+  ever holds a complete cache. Compressed caches write part files and consolidate them.
 * **One writer at a time.** ``<out>.lock`` is held with ``flock`` for the whole run; the
   kernel drops it when a process dies, so a stale lock never blocks anyone.
 * **Errors leave nothing half-made.** A full disk or another write error removes the
@@ -589,7 +591,8 @@ def _make_parent(out_path: Path) -> None:
 
 
 def _check_space(out_path: Path, meta: CacheMeta, overwrite: bool) -> SpaceEstimate:
-    """Parts and the consolidated copy coexist until the end: room for both, less done parts."""
+    """Room for the cache twice, less done parts (what compressed caches' parts + copy need;
+    an in-place cache needs it once, but the check stays on the safe side)."""
     partial_dir = out_path.with_name(out_path.name + ".partial")
     done_bytes = 0
     if partial_dir.is_dir() and not overwrite:

@@ -91,9 +91,23 @@ of :class:`CacheMeta`) and, for people browsing with ``h5dump``/HDFView, each sc
 as its own attribute. ``complete`` is true only in a finished file; finished files only ever
 appear at their final path by an atomic rename (see ``extract.extractor``).
 
-Crash safety: the extractor writes fixed *parts* (a run of whole batches each) with
-:class:`PartWriter`, each to a temporary name then renamed; :func:`consolidate` copies the
-finished parts into the final file. A killed run loses at most one part.
+Crash safety: the extractor writes the cache *in place*. :func:`create_in_place` lays out
+the whole file at ``<out>.tmp`` before the first forward pass: every dataset tokenization
+determines is written, and every chunk of ``hidden`` and ``pooled/*`` is allocated at its
+final address (HDF5 early allocation), then the file is closed and fsynced, so its HDF5
+structure never changes again. :class:`InPlaceWriter` then writes each whole chunk (payload
+and Fletcher-32 trailer) with one ``pwrite`` at that address — no HDF5 call while the model
+runs. The work is cut into fixed *parts* (a run of whole batches each); at the end of a part
+the unfinished chunks are written too, the file is fsynced, and ``part-NNNNN.h5`` in
+``<out>.partial`` records the state (rows written; crc32 of the unfinished chunks' rows). A
+kill can only tear chunk payloads after the last record, which a resumed run rewrites; it
+reads the unfinished chunks back and checks them against the record's crc32 (a mismatch, or
+a missing ``<out>.tmp``, starts over). When all parts are recorded, :func:`finish_in_place`
+writes the meta with ``complete`` = true, fsyncs and renames to ``<out>``: no copy. A killed
+run loses at most one part. Compressed caches (``--compression``) cannot be written in
+place (a compressed chunk's size is known only once written): they keep the earlier path,
+:class:`PartWriter` part files renamed when complete, then :func:`consolidate` copies them
+into the final file.
 
 Integrity: every numeric dataset is chunked with HDF5 Fletcher-32 checksums (unless the
 extraction passed ``--no-checksum``); a flipped byte then fails the read, and :class:`Cache`
@@ -259,7 +273,9 @@ def _text_dtype() -> h5py.Datatype:
 
 
 class PartWriter:
-    """Writes one part: a run of whole batches, all arrays in extraction order.
+    """Writes one part of a compressed cache: a run of whole batches, in extraction order.
+
+    (Uncompressed caches are written in place instead: :func:`create_in_place`.)
 
     A part is a small HDF5 file with the same dataset names as the final cache (``hidden`` is
     (L, t, H) for the part's t tokens). It is assembled in memory (one part: bounded by the
