@@ -480,17 +480,23 @@ def _extract_in_place(
     """
     tmp_path = out_path.with_name(out_path.name + ".tmp")
     states = []
-    for path in record_paths:  # only an unbroken run of records from the first part counts
+    tokens_done = examples_done = 0
+    for path, part in zip(record_paths, context.plan.parts, strict=True):
+        # Only an unbroken run of records from the first part counts, each where the plan
+        # says that part ends.
         state = read_part_record(path)
-        if state is None:
+        part_tokens, part_examples = context.plan.part_sizes(part)
+        tokens_done, examples_done = tokens_done + part_tokens, examples_done + part_examples
+        ends = {name: tokens_done if name == "hidden" else examples_done for name in state or {}}
+        if state is None or any(state[name][0] != end for name, end in ends.items()):
             break
         states.append(state)
     writer = None
     if states and tmp_path.is_file():
         try:
             writer = InPlaceWriter(tmp_path, meta, states[-1])
-        except (OSError, RuntimeError, CacheError):
-            writer = None
+        except (OSError, RuntimeError, KeyError, CacheError):
+            writer = None  # unusable: start over
     if writer is None:
         states = []
         for path in record_paths:

@@ -854,6 +854,11 @@ class InPlaceWriter:
         with h5py.File(self.path, "r") as handle:
             for name in streamed_datasets(meta):
                 self._streams[name] = _layout_stream(handle[name], name)
+        if state is not None and set(state) != set(self._streams):
+            raise CacheError(
+                f"The part record names datasets {sorted(state)}, but {self.path} streams "
+                f"{sorted(self._streams)}; the partial extraction cannot be resumed from it."
+            )
         self._fd = os.open(self.path, os.O_RDWR)
         try:
             for name, (cursor, crc) in (state or {}).items():
