@@ -514,12 +514,14 @@ def _extract_in_place(
                     lambda: w.write_batch(**_materialise(host))
                 ),
             )
+            # Queued, not awaited: the fsync runs on the writer thread while the next part's
+            # forward passes run; the record still lands only after its part is durable.
             context.writer.submit(
                 lambda path=record_paths[part_index], w=writer: write_part_record(
                     path, w.checkpoint()
                 )
             )
-            context.writer.wait()
+        context.writer.wait()
     except BaseException:
         context.writer.drain()  # the writer thread is idle now: safe to close from here
         writer.close()

@@ -94,8 +94,8 @@ appear at their final path by an atomic rename (see ``extract.extractor``).
 Crash safety: the extractor writes the cache *in place*. :func:`create_in_place` lays out
 the whole file at ``<out>.tmp`` before the first forward pass: every dataset tokenization
 determines is written, and every chunk of ``hidden`` and ``pooled/*`` is allocated at its
-final address (HDF5 early allocation), then the file is closed and fsynced, so its HDF5
-structure never changes again. :class:`InPlaceWriter` then writes each whole chunk (payload
+final address (HDF5 early allocation), then the file is closed, so its HDF5 structure never
+changes again. :class:`InPlaceWriter` then writes each whole chunk (payload
 and Fletcher-32 trailer) with one ``pwrite`` at that address — no HDF5 call while the model
 runs. The work is cut into fixed *parts* (a run of whole batches each); at the end of a part
 the unfinished chunks are written too, the file is fsynced, and ``part-NNNNN.h5`` in
@@ -776,7 +776,8 @@ def create_in_place(
     now. The streamed datasets (:func:`streamed_datasets`) are created with every chunk
     allocated at its final address and size (HDF5 early allocation, zeros), so from here on
     the file's HDF5 structure never changes: :class:`InPlaceWriter` only overwrites chunk
-    payloads at fixed byte offsets. The file is closed and fsynced before this returns.
+    payloads at fixed byte offsets. The file is closed (not yet fsynced: the first
+    :meth:`InPlaceWriter.checkpoint` does that, before any part is recorded).
     ``meta.complete`` stays False until :func:`finish_in_place`.
     """
     tmp_path = Path(tmp_path)
@@ -814,7 +815,8 @@ def create_in_place(
     except BaseException:
         _close_quietly(handle)
         raise
-    _fsync_path(tmp_path)
+    # No fsync here: nothing relies on the layout before the first part record, and that
+    # record is written only after InPlaceWriter.checkpoint fsyncs the whole file.
 
 
 @dataclass

@@ -255,6 +255,11 @@ def main() -> None:
         action="store_true",
         help="time only the bare forward and the extraction (big models on a busy machine)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads (1: CPU seconds count work, without OpenMP spin-waits)",
+    )
     parser.add_argument("--target", type=float, default=0.9, help="wall ratio the issue asks for")
     parser.add_argument("--render", help="rebuild the .md from this results .json, run nothing")
     args = parser.parse_args()
@@ -264,6 +269,8 @@ def main() -> None:
         return
 
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     split = load_split("sst2", "dev", args.data_dir)
     if args.max_examples:
         split = split.subset(args.max_examples)
@@ -353,6 +360,7 @@ def main() -> None:
         "pooled_over_token_vectors": pooled_bytes / token_vector_bytes,
     }
     stem = "extract" if args.model == "default" else f"extract-{Path(args.model).name}"
+    stem += f"-threads{args.threads}" if args.threads else ""
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     (REPORT_DIR / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
     (REPORT_DIR / f"{stem}.md").write_text(render(results))

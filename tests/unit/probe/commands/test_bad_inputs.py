@@ -207,14 +207,14 @@ def enospc_in_consolidation(ws: Workspace, tmp: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("FEWDIMS_PART_TOKENS", "4")
 
 
-def enospc_on_fourth_fsync(ws: Workspace, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Layout, first part's chunks, first part's record: synced; the second part's fail."""
+def enospc_on_third_fsync(ws: Workspace, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first part's chunks and its record are synced; the second part's chunks fail."""
     original = os.fsync
     calls = {"count": 0}
 
     def fsync(fd: int) -> None:
         calls["count"] += 1
-        if calls["count"] >= 4:
+        if calls["count"] >= 3:
             raise OSError(errno.ENOSPC, "No space left on device")
         original(fd)
 
@@ -476,7 +476,7 @@ CASES: list[Case] = [
             r"finished part\(s\) are kept in .*out.h5.tmp .* recorded in .*out.h5.partial",
             r"resumes",
         ),
-        setup=enospc_on_fourth_fsync,
+        setup=enospc_on_third_fsync,
         check=in_place_parts_kept_check,
         outputs=(),
     ),
