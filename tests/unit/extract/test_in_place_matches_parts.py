@@ -49,8 +49,15 @@ def extract_both(tmp_path, monkeypatch, split, config) -> tuple[Path, Path]:
         ({"n": 30, "pair": True, "regression": True, "seed": 4}, {"dtype": "bfloat16"}),
         ({"n": 25, "labeled": False, "seed": 5}, {"dtype": "float32", "checksum": False}),
         ({"n": 40, "seed": 6}, {"layers": [0, 2], "shard_index": 1, "shard_count": 2}),
+        ({"n": 35, "pair": True, "seed": 9}, {"store": "pooled"}),
     ],
-    ids=["float16", "pairs-regression-bfloat16", "unlabeled-float32-no-checksum", "shard"],
+    ids=[
+        "float16",
+        "pairs-regression-bfloat16",
+        "unlabeled-float32-no-checksum",
+        "shard",
+        "pooled",
+    ],
 )
 def test_in_place_cache_equals_reference_path(
     tiny_model_dir, tmp_path, monkeypatch, split_options, config_options

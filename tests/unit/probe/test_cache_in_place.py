@@ -20,7 +20,7 @@ from probe.cache import (
     write_part_record,
 )
 from probe.errors import CacheError
-from probe.vocabulary import POOLINGS
+from probe.vocabulary import ENCODER_POOLINGS as POOLINGS
 
 
 @pytest.mark.parametrize("n_bytes", [0, 1, 2, 3, 511, 1024, 1025, 720, 98304, 131070, 196608])
