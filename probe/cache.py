@@ -112,10 +112,12 @@ into the final file.
 Integrity: every numeric dataset is chunked with HDF5 Fletcher-32 checksums (unless the
 extraction passed ``--no-checksum``); a flipped byte then fails the read, and :class:`Cache`
 turns that into a :class:`~probe.errors.CacheError` naming the dataset — never wrong numbers.
-Measured (``reports/benchmarks/reliability.md``, shared 2-core CPU): checksums make the write
-path (parts + consolidation) 1.3-1.7x slower (+0.3 to +0.7 s per 127 MiB, a few percent of a
-CPU extraction) and raw token-vector reads ~2.4x slower (~1 vs ~2.3 GiB/s, still far above
-what probing reads). They are on by default because without them a damaged chunk reads back
+Measured on the shared 2-core CPU: written in place, each chunk's checksum is computed once
+(:func:`fletcher32`, numpy, on the writer thread): ~0.1 CPU-s per 127 MiB, ~1% of a MiniLM
+extraction's CPU time (``reports/benchmarks/extract-threads1.md``); the previous path (parts,
+then a consolidating copy) computed it three times and was 1.3-1.7x slower with checksums
+(+0.3 to +0.7 s per 127 MiB, ``reports/benchmarks/reliability.md``). Checksummed raw
+token-vector reads are ~2.4x slower (~1 vs ~2.3 GiB/s, still far above what probing reads). They are on by default because without them a damaged chunk reads back
 as wrong numbers. ``extract --no-checksum`` turns them off (``fewdims verify`` then warns).
 ``examples/text`` is variable-length and has no checksum. ``fewdims verify`` (``probe.verify``)
 reads every chunk and cross-checks the arrays against each other.
