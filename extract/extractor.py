@@ -75,6 +75,7 @@ from probe.cache import (
 )
 from probe.errors import CacheError, DataError, ModelError
 from probe.vocabulary import poolings_for
+from probe.words.table import WordTable
 
 PART_TARGET_BYTES = 64 * 2**20  # hidden-state bytes per part: what a crash can lose
 TOKENIZE_CHUNK = 8192  # examples tokenized per call: bounds the tokenizer's Python lists
@@ -502,7 +503,13 @@ def _extract_in_place(
         for path in record_paths:
             path.unlink(missing_ok=True)
         tmp_path.unlink(missing_ok=True)
-        create_in_place(tmp_path, meta, _fixed_arrays(context), checksum=context.config.checksum)
+        create_in_place(
+            tmp_path,
+            meta,
+            _fixed_arrays(context),
+            checksum=context.config.checksum,
+            words=_words_in_order(context),
+        )
         writer = InPlaceWriter(tmp_path, meta)
     try:
         for part_index in range(len(states), len(context.plan.parts)):
@@ -562,6 +569,12 @@ def _fixed_arrays(context: ExtractionContext) -> dict[str, np.ndarray]:
     }
 
 
+def _words_in_order(context: ExtractionContext) -> WordTable | None:
+    """The split's word table (CoNLL-U data) in extraction order, or None."""
+    words = context.split.words
+    return None if words is None else words.take(context.plan.order)
+
+
 def _extract_parts_then_consolidate(
     context: ExtractionContext, meta: CacheMeta, out_path: Path, part_paths: list[Path]
 ) -> int:
@@ -577,7 +590,12 @@ def _extract_parts_then_consolidate(
     )
     config = context.config
     consolidate(
-        part_paths, out_path, meta, compression=config.compression, checksum=config.checksum
+        part_paths,
+        out_path,
+        meta,
+        compression=config.compression,
+        checksum=config.checksum,
+        words=_words_in_order(context),
     )
     return int(sum(done))
 

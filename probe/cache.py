@@ -770,6 +770,7 @@ def create_in_place(
     fixed: dict[str, np.ndarray],
     *,
     checksum: bool = True,
+    words: WordTable | None = None,
 ) -> None:
     """Lay out the whole cache of ``meta`` at ``tmp_path`` before the first forward pass.
 
@@ -780,9 +781,17 @@ def create_in_place(
     the file's HDF5 structure never changes: :class:`InPlaceWriter` only overwrites chunk
     payloads at fixed byte offsets. The file is closed (not yet fsynced: the first
     :meth:`InPlaceWriter.checkpoint` does that, before any part is recorded).
-    ``meta.complete`` stays False until :func:`finish_in_place`.
+    ``meta.complete`` stays False until :func:`finish_in_place`. ``words``: the word table of
+    the examples in extraction order (written as ``words/*``, as :func:`consolidate` does).
     """
     tmp_path = Path(tmp_path)
+    if words is not None:
+        if words.n_examples != meta.n_examples:
+            raise CacheError(
+                f"The word table covers {words.n_examples} examples but the cache holds "
+                f"{meta.n_examples}; re-run extract with --overwrite."
+            )
+        meta.words = {**meta.words, "n_words": words.n_words, "label_names": words.label_names}
     schema = expected_datasets(meta)
     storage = _storage_numpy_dtype(meta.dtype)
     meta.complete = False
@@ -800,6 +809,8 @@ def create_in_place(
                 fletcher32=checksum,
                 dcpl=allocation,
             )
+        if words is not None:
+            _write_words(handle, words, checksum)
         for name, values in fixed.items():
             if schema[name][1] == "text":
                 handle.create_dataset(name, data=values, dtype=_text_dtype())

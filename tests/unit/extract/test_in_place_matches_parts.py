@@ -139,3 +139,27 @@ def test_resume_continues_or_starts_over(tiny_model_dir, tmp_path, monkeypatch, 
     for name, values in expected.items():
         np.testing.assert_array_equal(got[name], values, err_msg=name)
     assert sorted(p.name for p in tmp_path.glob("resumed.h5*")) == ["resumed.h5"]
+
+
+def test_word_tables_are_written_in_place_too(tiny_model_dir, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from extract.treebank import load_conllu_split
+    from tests.conllu_samples import TRICKY, random_treebank, write
+
+    data = write(tmp_path / "toy-ud-train.conllu", random_treebank(40, seed=3, extra=TRICKY))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    split = load_conllu_split(data, tokenizer, max_length=16, split="train")
+    config = ExtractConfig(
+        model=str(tiny_model_dir), batch_size=4, max_length=16, device="cpu", part_tokens=40
+    )
+    in_place, reference = extract_both(tmp_path, monkeypatch, split, config)
+    assert layout(in_place) == layout(reference)
+    expected, got = all_arrays(reference), all_arrays(in_place)
+    assert any(name.startswith("words/") for name in expected)
+    assert got.keys() == expected.keys()
+    for name, values in expected.items():
+        np.testing.assert_array_equal(got[name], values, err_msg=name)
+    with Cache.open(in_place) as new, Cache.open(reference) as old:
+        assert new.meta.words == old.meta.words
+    assert verify_cache(in_place).ok
