@@ -9,11 +9,13 @@ How it stays fast, bounded and safe:
   RAM; a background thread writes them while the next batch runs (on CUDA the device→host
   copies are asynchronous too).
 * **Crash safety and resume.** The plan (batch order) is a pure function of the data and
-  the config, so it is the same on every run. Batches are grouped into *parts*; each part is
-  written to ``<out>.partial/part-NNNNN.h5.tmp`` and renamed when complete. A re-run with
-  the same config skips finished parts; a different config is refused (its fingerprint
-  differs). When all parts exist they are consolidated into ``<out>.tmp`` and renamed to
-  ``<out>``: the final path only ever holds a complete cache.
+  the config, so it is the same on every run. The cache is written in place: ``<out>.tmp``
+  is laid out whole first, batches go straight into their final chunks, and batches are
+  grouped into *parts*, each ended by an fsync and a record ``<out>.partial/part-NNNNN.h5``
+  (see ``probe.cache``). A re-run with the same config continues after the last recorded
+  part; a different config is refused (its fingerprint differs). When all parts are recorded
+  ``<out>.tmp`` is marked complete and renamed to ``<out>`` (no copy): the final path only
+  ever holds a complete cache. Compressed caches write part files and consolidate them.
 * **One writer at a time.** ``<out>.lock`` is held with ``flock`` for the whole run; the
   kernel drops it when a process dies, so a stale lock never blocks anyone.
 * **Errors leave nothing half-made.** A full disk or another write error removes the
@@ -53,21 +55,27 @@ from probe.cache import (
     STORAGE_KINDS,
     Cache,
     CacheMeta,
+    InPlaceWriter,
     PartWriter,
     SpaceEstimate,
     check_free_space,
     check_space_estimate,
     consolidate,
+    create_in_place,
     exclusive_lock,
     fingerprint_of,
+    finish_in_place,
     is_disk_error,
     merge_shards,
     part_is_complete,
+    read_part_record,
     shard_path,
     space_estimate,
+    write_part_record,
 )
 from probe.errors import CacheError, DataError, ModelError
 from probe.vocabulary import poolings_for
+from probe.words.table import WordTable
 
 PART_TARGET_BYTES = 64 * 2**20  # hidden-state bytes per part: what a crash can lose
 TOKENIZE_CHUNK = 8192  # examples tokenized per call: bounds the tokenizer's Python lists
@@ -130,6 +138,7 @@ class ExtractSummary:
 
 ProgressCallback = Callable[[int, int], None]  # (real tokens done in this call, examples done)
 EstimateCallback = Callable[[SpaceEstimate], None]  # called once, before anything is written
+BatchSink = Callable[[dict[str, Any], np.ndarray], None]  # (host tensors, example ids) → queued
 
 
 @dataclass
@@ -403,8 +412,15 @@ def extract_split(
             on_estimate(estimate)
         partial_dir = _prepare_partial_dir(out_path, identity, meta.fingerprint, overwrite)
         part_paths = [partial_dir / f"part-{index:05d}.h5" for index in range(len(plan.parts))]
-        done = [part_is_complete(path) for path in part_paths]
+        in_place = _writes_in_place(config)
+        meta.extra = {
+            "batch_size": config.batch_size,
+            "device": str(device),
+            "n_parts": len(plan.parts),
+            "padding_fraction": plan.padding_fraction(),
+        }
         timing = _Timing()
+        resumed_parts = 0
         try:
             with _BackgroundWriter() as writer:
                 context = ExtractionContext(
@@ -423,35 +439,19 @@ def extract_split(
                     uses_token_types="token_type_ids"
                     in getattr(loaded.tokenizer, "model_input_names", []),
                 )
-                for part_index, part in enumerate(plan.parts):
-                    if done[part_index]:
-                        continue
-                    _extract_part(context, part, part_paths[part_index])
-            meta.extra = {
-                "batch_size": config.batch_size,
-                "device": str(device),
-                "n_parts": len(plan.parts),
-                "padding_fraction": plan.padding_fraction(),
-            }
-            parts_bytes = sum(path.stat().st_size for path in part_paths)
-            check_free_space(  # again: others may have filled the disk meanwhile
-                out_path.parent, int(1.05 * parts_bytes) + 2**16, f"Consolidating {out_path}"
-            )
-            consolidate(
-                part_paths,
-                out_path,
-                meta,
-                compression=config.compression,
-                checksum=config.checksum,
-                words=None if split.words is None else split.words.take(plan.order),
-            )
+                if in_place:
+                    resumed_parts = _extract_in_place(context, meta, out_path, part_paths)
+                else:
+                    resumed_parts = _extract_parts_then_consolidate(
+                        context, meta, out_path, part_paths
+                    )
         except (OSError, RuntimeError, CacheError) as error:
             raise _write_failure(error, out_path, partial_dir) from error
         shutil.rmtree(partial_dir, ignore_errors=True)
     return ExtractSummary(
         path=out_path,
         meta=meta,
-        resumed_parts=int(sum(done)),
+        resumed_parts=resumed_parts,
         seconds=time.perf_counter() - started,
         forward_seconds=timing.forward_seconds,
         computed_tokens=timing.computed_tokens,
@@ -459,6 +459,145 @@ def extract_split(
         n_batches=timing.batches,
         estimate=estimate,
     )
+
+
+def _writes_in_place(config: ExtractConfig) -> bool:
+    """Uncompressed caches are written in place; compressed ones as parts, then consolidated."""
+    return config.compression is None
+
+
+def _extract_in_place(
+    context: ExtractionContext, meta: CacheMeta, out_path: Path, record_paths: list[Path]
+) -> int:
+    """Write the cache straight into its final layout at ``<out>.tmp``; return parts resumed.
+
+    ``<out>.tmp`` is laid out whole before the first forward pass (:func:`create_in_place`:
+    everything tokenization determines is written, every chunk allocated), then each part's
+    batches are written into their final chunks; after each part the file is fsynced and
+    ``part-NNNNN.h5`` records the resumable state. A re-run continues after the last
+    recorded part (it reads back the unfinished chunk and checks it against the record's
+    crc32); a missing or unusable ``<out>.tmp`` starts over. No copy at the end: the file is
+    marked complete and renamed.
+    """
+    tmp_path = out_path.with_name(out_path.name + ".tmp")
+    states = []
+    tokens_done = examples_done = 0
+    for path, part in zip(record_paths, context.plan.parts, strict=True):
+        # Only an unbroken run of records from the first part counts, each where the plan
+        # says that part ends.
+        state = read_part_record(path)
+        part_tokens, part_examples = context.plan.part_sizes(part)
+        tokens_done, examples_done = tokens_done + part_tokens, examples_done + part_examples
+        ends = {name: tokens_done if name == "hidden" else examples_done for name in state or {}}
+        if state is None or any(state[name][0] != end for name, end in ends.items()):
+            break
+        states.append(state)
+    writer = None
+    if states and tmp_path.is_file():
+        try:
+            writer = InPlaceWriter(tmp_path, meta, states[-1])
+        except (OSError, RuntimeError, KeyError, CacheError):
+            writer = None  # unusable: start over
+    if writer is None:
+        states = []
+        for path in record_paths:
+            path.unlink(missing_ok=True)
+        tmp_path.unlink(missing_ok=True)
+        create_in_place(
+            tmp_path,
+            meta,
+            _fixed_arrays(context),
+            checksum=context.config.checksum,
+            words=_words_in_order(context),
+        )
+        writer = InPlaceWriter(tmp_path, meta)
+    try:
+        for part_index in range(len(states), len(context.plan.parts)):
+            part = context.plan.parts[part_index]
+            _run_part_batches(
+                context,
+                part,
+                lambda host, _ids, w=writer: context.writer.submit(
+                    lambda: w.write_batch(**_materialise(host))
+                ),
+            )
+            # Queued, not awaited: the fsync runs on the writer thread while the next part's
+            # forward passes run; the record still lands only after its part is durable.
+            context.writer.submit(
+                lambda path=record_paths[part_index], w=writer: write_part_record(
+                    path, w.checkpoint()
+                )
+            )
+        context.writer.wait()
+    except BaseException:
+        context.writer.drain()  # the writer thread is idle now: safe to close from here
+        writer.close()
+        raise
+    writer.close()
+    finish_in_place(tmp_path, out_path, meta)
+    return len(states)
+
+
+def _fixed_arrays(context: ExtractionContext) -> dict[str, np.ndarray]:
+    """Every dataset tokenization alone determines, in extraction order (see probe.cache)."""
+    split, tokenized, plan = context.split, context.tokenized, context.plan
+    order = plan.order
+    lengths = plan.lengths[order]
+    offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    labels = (
+        split.labels[order]
+        if split.labels is not None
+        else np.full(len(order), np.nan if split.is_regression else -1)
+    )
+    texts = np.empty((len(order), len(split.text_columns)), dtype=object)
+    for row, example_id in enumerate(order):
+        texts[row] = split.texts[example_id]
+    return {
+        "tokens/input_ids": np.concatenate([tokenized.input_ids[i] for i in order]).astype(
+            np.int32
+        ),
+        "tokens/token_type_ids": np.concatenate(
+            [tokenized.token_type_ids[i] for i in order]
+        ).astype(np.int8),
+        "tokens/special": np.concatenate([tokenized.special[i] for i in order]).astype(bool),
+        "examples/offsets": offsets,
+        "examples/row_index": np.asarray(split.row_index[order], dtype=np.int64),
+        "examples/label": np.asarray(labels, dtype=context.label_dtype),
+        "examples/truncated": np.asarray(tokenized.truncated[order], dtype=bool),
+        "examples/text": texts,
+    }
+
+
+def _words_in_order(context: ExtractionContext) -> WordTable | None:
+    """The split's word table (CoNLL-U data) in extraction order, or None."""
+    words = context.split.words
+    return None if words is None else words.take(context.plan.order)
+
+
+def _extract_parts_then_consolidate(
+    context: ExtractionContext, meta: CacheMeta, out_path: Path, part_paths: list[Path]
+) -> int:
+    """Compressed caches: parts as files, then one copy (compressed chunks vary in size, so
+    they cannot be written in place); return the number of parts resumed."""
+    done = [part_is_complete(path) for path in part_paths]
+    for part_index, part in enumerate(context.plan.parts):
+        if not done[part_index]:
+            _extract_part(context, part, part_paths[part_index])
+    parts_bytes = sum(path.stat().st_size for path in part_paths)
+    check_free_space(  # again: others may have filled the disk meanwhile
+        out_path.parent, int(1.05 * parts_bytes) + 2**16, f"Consolidating {out_path}"
+    )
+    config = context.config
+    consolidate(
+        part_paths,
+        out_path,
+        meta,
+        compression=config.compression,
+        checksum=config.checksum,
+        words=_words_in_order(context),
+    )
+    return int(sum(done))
 
 
 def _make_parent(out_path: Path) -> None:
@@ -478,7 +617,8 @@ def _make_parent(out_path: Path) -> None:
 
 
 def _check_space(out_path: Path, meta: CacheMeta, overwrite: bool) -> SpaceEstimate:
-    """Parts and the consolidated copy coexist until the end: room for both, less done parts."""
+    """Room for the cache twice, less done parts (what compressed caches' parts + copy need;
+    an in-place cache needs it once, but the check stays on the safe side)."""
     partial_dir = out_path.with_name(out_path.name + ".partial")
     done_bytes = 0
     if partial_dir.is_dir() and not overwrite:
@@ -498,15 +638,26 @@ def _write_failure(error: BaseException, out_path: Path, partial_dir: Path) -> C
     """Clean up after a failed write and say what is left: finished parts, or nothing."""
     for stale in partial_dir.glob("*.tmp"):
         stale.unlink(missing_ok=True)
-    out_path.with_name(out_path.name + ".tmp").unlink(missing_ok=True)
-    finished = [path for path in sorted(partial_dir.glob("part-*.h5")) if part_is_complete(path)]
-    if finished:
+    tmp_path = out_path.with_name(out_path.name + ".tmp")
+    parts = sorted(partial_dir.glob("part-*.h5"))
+    recorded = [path for path in parts if read_part_record(path) is not None]
+    finished = [path for path in parts if part_is_complete(path)]
+    if recorded and tmp_path.is_file():  # written in place: the rows are in <out>.tmp
+        size = tmp_path.stat().st_size / 2**20
+        left = (
+            f"{len(recorded)} finished part(s) are kept in {tmp_path} ({size:,.1f} MiB laid "
+            f"out) and recorded in {partial_dir}: re-running the same command resumes from "
+            "them (delete both to discard them)."
+        )
+    elif finished:
+        tmp_path.unlink(missing_ok=True)
         size = sum(path.stat().st_size for path in finished) / 2**20
         left = (
             f"{len(finished)} finished part(s) ({size:,.1f} MiB) are kept in {partial_dir}: "
             "re-running the same command resumes from them (delete that folder to discard them)."
         )
     else:
+        tmp_path.unlink(missing_ok=True)
         shutil.rmtree(partial_dir, ignore_errors=True)
         left = "Nothing was left behind."
     if isinstance(error, CacheError):
@@ -616,7 +767,12 @@ def _extract_part(context: ExtractionContext, part: list[int], part_path: Path) 
 
     writer.submit(open_part)
     try:
-        _run_part_batches(context, part, holder)
+
+        def queue_batch(host: dict[str, Any], example_ids: np.ndarray) -> None:
+            rows = _batch_rows(context, example_ids)
+            writer.submit(lambda: holder["writer"].write_batch(**_materialise(host), **rows))
+
+        _run_part_batches(context, part, queue_batch)
         writer.submit(lambda: holder["writer"].finish())
         writer.wait()
     except BaseException:
@@ -626,12 +782,14 @@ def _extract_part(context: ExtractionContext, part: list[int], part_path: Path) 
         raise
 
 
-def _run_part_batches(
-    context: ExtractionContext, part: list[int], holder: dict[str, PartWriter]
-) -> None:
-    """Forward each batch of one part and queue its rows for the part writer."""
-    split, tokenized, plan, timing = context.split, context.tokenized, context.plan, context.timing
-    label_dtype, progress = context.label_dtype, context.progress
+def _run_part_batches(context: ExtractionContext, part: list[int], queue_batch: BatchSink) -> None:
+    """Forward each batch of one part and hand its host tensors to ``queue_batch``."""
+    tokenized, plan, timing, progress = (
+        context.tokenized,
+        context.plan,
+        context.timing,
+        context.progress,
+    )
     for batch_index in part:
         example_ids = plan.batches[batch_index]
         batch = pad_batch(tokenized, example_ids, context.loaded.pad_token_id)
@@ -642,32 +800,33 @@ def _run_part_batches(
         timing.real_tokens += real
         timing.computed_tokens += int(batch["attention_mask"].size)
         timing.batches += 1
-        labels = (
-            split.labels[example_ids]
-            if split.labels is not None
-            else np.full(len(example_ids), np.nan if split.is_regression else -1, dtype=label_dtype)
-        )
-        per_example = {
-            "input_ids": np.concatenate([tokenized.input_ids[i] for i in example_ids]).astype(
-                np.int32
-            ),
-            "token_type_ids": np.concatenate(
-                [tokenized.token_type_ids[i] for i in example_ids]
-            ).astype(np.int8),
-            "special": np.concatenate([tokenized.special[i] for i in example_ids]).astype(bool),
-            "lengths": plan.lengths[example_ids],
-            "row_index": split.row_index[example_ids],
-            "labels": labels,
-            "truncated": tokenized.truncated[example_ids],
-            "texts": [split.texts[i] for i in example_ids],
-        }
-        context.writer.submit(
-            lambda host=host, rows=per_example: holder["writer"].write_batch(
-                **_materialise(host), **rows
-            )
-        )
+        queue_batch(host, example_ids)
         if progress is not None:
             progress(real, len(example_ids))
+
+
+def _batch_rows(context: ExtractionContext, example_ids: np.ndarray) -> dict[str, Any]:
+    """The per-token and per-example arrays of one batch, for a part file."""
+    split, tokenized = context.split, context.tokenized
+    labels = (
+        split.labels[example_ids]
+        if split.labels is not None
+        else np.full(
+            len(example_ids), np.nan if split.is_regression else -1, dtype=context.label_dtype
+        )
+    )
+    return {
+        "input_ids": np.concatenate([tokenized.input_ids[i] for i in example_ids]).astype(np.int32),
+        "token_type_ids": np.concatenate([tokenized.token_type_ids[i] for i in example_ids]).astype(
+            np.int8
+        ),
+        "special": np.concatenate([tokenized.special[i] for i in example_ids]).astype(bool),
+        "lengths": context.plan.lengths[example_ids],
+        "row_index": split.row_index[example_ids],
+        "labels": labels,
+        "truncated": tokenized.truncated[example_ids],
+        "texts": [split.texts[i] for i in example_ids],
+    }
 
 
 class TokenRows(Protocol):
@@ -953,6 +1112,7 @@ def _prepare_partial_dir(
                 "Re-run with the original settings to finish it, or pass --overwrite to discard it."
             )
         shutil.rmtree(partial_dir)
+    out_path.with_name(out_path.name + ".tmp").unlink(missing_ok=True)  # its in-place file
     partial_dir.mkdir(parents=True)
     _write_json_atomic(manifest_path, {"fingerprint": fingerprint, "identity": identity})
     return partial_dir

@@ -91,17 +91,33 @@ of :class:`CacheMeta`) and, for people browsing with ``h5dump``/HDFView, each sc
 as its own attribute. ``complete`` is true only in a finished file; finished files only ever
 appear at their final path by an atomic rename (see ``extract.extractor``).
 
-Crash safety: the extractor writes fixed *parts* (a run of whole batches each) with
-:class:`PartWriter`, each to a temporary name then renamed; :func:`consolidate` copies the
-finished parts into the final file. A killed run loses at most one part.
+Crash safety: the extractor writes the cache *in place*. :func:`create_in_place` lays out
+the whole file at ``<out>.tmp`` before the first forward pass: every dataset tokenization
+determines is written, and every chunk of ``hidden`` and ``pooled/*`` is allocated at its
+final address (HDF5 early allocation), then the file is closed, so its HDF5 structure never
+changes again. :class:`InPlaceWriter` then writes each whole chunk (payload
+and Fletcher-32 trailer) with one ``pwrite`` at that address — no HDF5 call while the model
+runs. The work is cut into fixed *parts* (a run of whole batches each); at the end of a part
+the unfinished chunks are written too, the file is fsynced, and ``part-NNNNN.h5`` in
+``<out>.partial`` records the state (rows written; crc32 of the unfinished chunks' rows). A
+kill can only tear chunk payloads after the last record, which a resumed run rewrites; it
+reads the unfinished chunks back and checks them against the record's crc32 (a mismatch, or
+a missing ``<out>.tmp``, starts over). When all parts are recorded, :func:`finish_in_place`
+writes the meta with ``complete`` = true, fsyncs and renames to ``<out>``: no copy. A killed
+run loses at most one part. Compressed caches (``--compression``) cannot be written in
+place (a compressed chunk's size is known only once written): they keep the earlier path,
+:class:`PartWriter` part files renamed when complete, then :func:`consolidate` copies them
+into the final file.
 
 Integrity: every numeric dataset is chunked with HDF5 Fletcher-32 checksums (unless the
 extraction passed ``--no-checksum``); a flipped byte then fails the read, and :class:`Cache`
 turns that into a :class:`~probe.errors.CacheError` naming the dataset — never wrong numbers.
-Measured (``reports/benchmarks/reliability.md``, shared 2-core CPU): checksums make the write
-path (parts + consolidation) 1.3-1.7x slower (+0.3 to +0.7 s per 127 MiB, a few percent of a
-CPU extraction) and raw token-vector reads ~2.4x slower (~1 vs ~2.3 GiB/s, still far above
-what probing reads). They are on by default because without them a damaged chunk reads back
+Measured on the shared 2-core CPU: written in place, each chunk's checksum is computed once
+(:func:`fletcher32`, numpy, on the writer thread): ~0.1 CPU-s per 127 MiB, ~1% of a MiniLM
+extraction's CPU time (``reports/benchmarks/extract-threads1.md``); the previous path (parts,
+then a consolidating copy) computed it three times and was 1.3-1.7x slower with checksums
+(+0.3 to +0.7 s per 127 MiB, ``reports/benchmarks/reliability.md``). Checksummed raw
+token-vector reads are ~2.4x slower (~1 vs ~2.3 GiB/s, still far above what probing reads). They are on by default because without them a damaged chunk reads back
 as wrong numbers. ``extract --no-checksum`` turns them off (``fewdims verify`` then warns).
 ``examples/text`` is variable-length and has no checksum. ``fewdims verify`` (``probe.verify``)
 reads every chunk and cross-checks the arrays against each other.
@@ -130,6 +146,7 @@ import fcntl
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -258,7 +275,9 @@ def _text_dtype() -> h5py.Datatype:
 
 
 class PartWriter:
-    """Writes one part: a run of whole batches, all arrays in extraction order.
+    """Writes one part of a compressed cache: a run of whole batches, in extraction order.
+
+    (Uncompressed caches are written in place instead: :func:`create_in_place`.)
 
     A part is a small HDF5 file with the same dataset names as the final cache (``hidden`` is
     (L, t, H) for the part's t tokens). It is assembled in memory (one part: bounded by the
@@ -695,6 +714,329 @@ def _write_words(out: h5py.File, words: WordTable, checksum: bool) -> None:
     out.create_dataset(
         "words/form", data=np.asarray(words.forms, dtype=object), dtype=_text_dtype()
     )
+
+
+# ---------------------------------------------------------------- writing in place
+# Datasets the forward pass fills batch by batch, and the chunk extent along their row axis
+# (axis 1: tokens for ``hidden``, examples for the pooled arrays). Everything else is known
+# from tokenization alone and is written whole when the file is laid out.
+def _streamed_chunk_rows(name: str) -> int:
+    return TOKEN_CHUNK if name == "hidden" else EXAMPLE_CHUNK
+
+
+def streamed_datasets(meta: CacheMeta) -> list[str]:
+    """Names of the datasets filled by the forward pass: ``hidden`` and ``pooled/*``."""
+    return [
+        name for name in expected_datasets(meta) if name == "hidden" or name.startswith("pooled/")
+    ]
+
+
+def fletcher32(data: np.ndarray | bytes | memoryview) -> int:
+    """HDF5's Fletcher-32 checksum of ``data``'s bytes (``H5_checksum_fletcher32``), vectorised.
+
+    The filter reads the bytes as big-endian 16-bit words w_0..w_{n-1} and keeps two running
+    sums reduced mod 65535 (a sum that is a positive multiple of 65535 stays 65535, never 0):
+    s1 = sum w_i and s2 = sum (n - i) w_i. Both are exact in int64 for any chunk below 2 GiB,
+    so they are computed with two numpy reductions instead of a Python loop (~0.5 ms per
+    393 KiB chunk, about the speed of HDF5's own C loop). ``tests/unit/probe/
+    test_cache_in_place.py`` checks it against HDF5's trailer byte for byte.
+    """
+    raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+    raw = raw.reshape(-1).view(np.uint8)
+    n_words = len(raw) // 2
+    words = raw[: 2 * n_words].view(">u2")
+    width = 512 if n_words % 512 == 0 else 1
+    rows = words.reshape(-1, width)
+    row_sums = rows.sum(axis=1, dtype=np.int64)
+    s1 = int(row_sums.sum())
+    # sum_i i * w_i with i = row * width + column
+    weighted = int(np.dot(row_sums, np.arange(len(row_sums), dtype=np.int64))) * width
+    if width > 1:
+        weighted += int(np.dot(rows.sum(axis=0, dtype=np.int64), np.arange(width, dtype=np.int64)))
+    s2 = n_words * s1 - weighted
+    if len(raw) % 2:
+        s1 += int(raw[-1]) << 8
+        s2 += s1
+
+    def reduced(total: int) -> int:
+        return 0 if total == 0 else (total - 1) % 65535 + 1
+
+    return (reduced(s2) << 16) | reduced(s1)
+
+
+def create_in_place(
+    tmp_path: str | Path,
+    meta: CacheMeta,
+    fixed: dict[str, np.ndarray],
+    *,
+    checksum: bool = True,
+    words: WordTable | None = None,
+) -> None:
+    """Lay out the whole cache of ``meta`` at ``tmp_path`` before the first forward pass.
+
+    ``fixed`` holds every dataset that tokenization alone determines (``tokens/*`` and
+    ``examples/*``, texts as an (N, C) object array), in extraction order; they are written
+    now. The streamed datasets (:func:`streamed_datasets`) are created with every chunk
+    allocated at its final address and size (HDF5 early allocation, zeros), so from here on
+    the file's HDF5 structure never changes: :class:`InPlaceWriter` only overwrites chunk
+    payloads at fixed byte offsets. The file is closed (not yet fsynced: the first
+    :meth:`InPlaceWriter.checkpoint` does that, before any part is recorded).
+    ``meta.complete`` stays False until :func:`finish_in_place`. ``words``: the word table of
+    the examples in extraction order (written as ``words/*``, as :func:`consolidate` does).
+    """
+    tmp_path = Path(tmp_path)
+    if words is not None:
+        if words.n_examples != meta.n_examples:
+            raise CacheError(
+                f"The word table covers {words.n_examples} examples but the cache holds "
+                f"{meta.n_examples}; re-run extract with --overwrite."
+            )
+        meta.words = {**meta.words, "n_words": words.n_words, "label_names": words.label_names}
+    schema = expected_datasets(meta)
+    storage = _storage_numpy_dtype(meta.dtype)
+    meta.complete = False
+    handle = h5py.File(tmp_path, "w")
+    try:
+        for name in streamed_datasets(meta):
+            shape, kind = schema[name]
+            allocation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            allocation.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            handle.create_dataset(
+                name,
+                shape=shape,
+                dtype=storage if kind == "vector" else np.int32,
+                chunks=_chunked(shape, _streamed_chunk_rows(name), 1),
+                fletcher32=checksum,
+                dcpl=allocation,
+            )
+        if words is not None:
+            _write_words(handle, words, checksum)
+        for name, values in fixed.items():
+            if schema[name][1] == "text":
+                handle.create_dataset(name, data=values, dtype=_text_dtype())
+                continue
+            if values.shape != schema[name][0]:
+                raise ValueError(f"{name} has shape {values.shape}, expected {schema[name][0]}")
+            handle.create_dataset(
+                name,
+                data=values,
+                chunks=_chunked(values.shape, VECTOR_CHUNK, 0),
+                fletcher32=checksum,
+            )
+        _write_meta_attrs(handle, meta)
+        handle.close()
+    except BaseException:
+        _close_quietly(handle)
+        raise
+    # No fsync here: nothing relies on the layout before the first part record, and that
+    # record is written only after InPlaceWriter.checkpoint fsyncs the whole file.
+
+
+@dataclass
+class _Stream:
+    """One streamed dataset: its chunks' file offsets and the chunk being filled."""
+
+    name: str
+    offsets: np.ndarray  # (L, n_chunks) int64 byte offset of each chunk's payload
+    buffer: np.ndarray  # (L, chunk_rows, *row_shape): the chunk being filled, all layers
+    extent: int  # rows along axis 1
+    checksum: bool
+    cursor: int = 0  # rows written so far
+
+    @property
+    def chunk_rows(self) -> int:
+        return self.buffer.shape[1]
+
+
+class InPlaceWriter:
+    """Fills the streamed datasets of a file laid out by :func:`create_in_place`.
+
+    Rows arrive in extraction order (:meth:`write_batch`); each whole chunk, all layers, is
+    written with its Fletcher-32 trailer by one ``pwrite`` at the offset HDF5 allocated for it
+    (no HDF5 call, so no HDF5 metadata is touched while forward passes run). The chunk being
+    filled stays in memory. :meth:`checkpoint` also writes it (zero-padded), fsyncs, and
+    returns the state a resumed run needs: per dataset the row count and the crc32 of the
+    unfinished chunk's rows. A later full write of that chunk carries the same leading bytes,
+    so a write torn by a kill can only damage rows a resumed run rewrites; :meth:`__init__`
+    with that state reads the rows back and refuses (``CacheError``) if their crc32 differs.
+    """
+
+    def __init__(
+        self, tmp_path: str | Path, meta: CacheMeta, state: dict[str, list[int]] | None = None
+    ) -> None:
+        self.path = Path(tmp_path)
+        self._streams: dict[str, _Stream] = {}
+        with h5py.File(self.path, "r") as handle:
+            for name in streamed_datasets(meta):
+                self._streams[name] = _layout_stream(handle[name], name)
+        if state is not None and set(state) != set(self._streams):
+            raise CacheError(
+                f"The part record names datasets {sorted(state)}, but {self.path} streams "
+                f"{sorted(self._streams)}; the partial extraction cannot be resumed from it."
+            )
+        self._fd = os.open(self.path, os.O_RDWR)
+        try:
+            for name, (cursor, crc) in (state or {}).items():
+                self._restore(self._streams[name], cursor, crc)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def write_batch(
+        self,
+        *,
+        hidden: np.ndarray | None,
+        pooled: dict[str, np.ndarray],
+        maxnorm_position: np.ndarray,
+    ) -> None:
+        """Append one batch: ``hidden`` (L, t, H), ``pooled[name]`` (L, b, H), positions (L, b).
+
+        Vectors in the storage dtype (bfloat16 as uint16 bits), rows in extraction order.
+        """
+        rows = {f"pooled/{name}": vectors for name, vectors in pooled.items()}
+        rows["pooled/maxnorm_position"] = maxnorm_position
+        if hidden is not None:
+            rows["hidden"] = hidden
+        for name, stream in self._streams.items():
+            self._append(stream, rows[name])
+
+    def checkpoint(self) -> dict[str, list[int]]:
+        """Write the unfinished chunks, fsync, and return the resumable state (see class doc)."""
+        state = {}
+        for name, stream in self._streams.items():
+            filled = stream.cursor % stream.chunk_rows
+            if filled:
+                self._write_chunk(stream, stream.cursor // stream.chunk_rows, filled)
+            state[name] = [stream.cursor, _crc_rows(stream.buffer, filled)]
+        os.fsync(self._fd)
+        return state
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def _append(self, stream: _Stream, rows: np.ndarray) -> None:
+        done, total = 0, rows.shape[1]
+        if stream.cursor + total > stream.extent:
+            raise ValueError(f"more rows of {stream.name} written than the cache was laid out for")
+        while done < total:
+            filled = stream.cursor % stream.chunk_rows
+            take = min(stream.chunk_rows - filled, total - done)
+            stream.buffer[:, filled : filled + take] = rows[:, done : done + take]
+            stream.cursor += take
+            done += take
+            if filled + take == stream.chunk_rows or stream.cursor == stream.extent:
+                self._write_chunk(stream, (stream.cursor - 1) // stream.chunk_rows, filled + take)
+
+    def _write_chunk(self, stream: _Stream, chunk: int, filled: int) -> None:
+        stream.buffer[:, filled:] = 0  # rows not yet (or never) written read back as zeros
+        for layer in range(stream.buffer.shape[0]):
+            payload = stream.buffer[layer]
+            pieces = [payload]
+            if stream.checksum:
+                pieces.append(fletcher32(payload).to_bytes(4, "little"))
+            written = os.pwritev(self._fd, pieces, int(stream.offsets[layer, chunk]))
+            if written != payload.nbytes + 4 * stream.checksum:
+                raise OSError(f"short write to {self.path} ({written} bytes)")
+
+    def _restore(self, stream: _Stream, cursor: int, crc: int) -> None:
+        stream.cursor = cursor
+        filled = cursor % stream.chunk_rows
+        if not filled:
+            return
+        chunk = cursor // stream.chunk_rows
+        for layer in range(stream.buffer.shape[0]):
+            raw = os.pread(self._fd, stream.buffer[layer].nbytes, int(stream.offsets[layer, chunk]))
+            stream.buffer[layer] = np.frombuffer(raw, dtype=stream.buffer.dtype).reshape(
+                stream.buffer.shape[1:]
+            )
+        if _crc_rows(stream.buffer, filled) != crc:
+            raise CacheError(
+                f"The unfinished chunk of {stream.name} in {self.path} does not match its "
+                "record (crc32); the partial extraction cannot be resumed from it."
+            )
+
+
+def _crc_rows(buffer: np.ndarray, filled: int) -> int:
+    crc = 0
+    for layer in range(buffer.shape[0]):
+        crc = zlib.crc32(buffer[layer, :filled], crc)
+    return crc
+
+
+def _layout_stream(dataset: h5py.Dataset, name: str) -> _Stream:
+    """Read the byte offset of every chunk of ``dataset`` (all allocated at creation)."""
+    chunk_shape = dataset.chunks
+    n_layers, extent = dataset.shape[:2]
+    chunk_rows = chunk_shape[1]
+    offsets = np.full((n_layers, -(-extent // chunk_rows)), -1, dtype=np.int64)
+    checksum = bool(dataset.fletcher32)
+    payload = int(np.prod(chunk_shape)) * dataset.dtype.itemsize
+    sizes = set()
+
+    def note(info: Any) -> None:
+        layer, row = info.chunk_offset[:2]
+        offsets[layer, row // chunk_rows] = info.byte_offset
+        sizes.add(info.size)
+
+    dataset.id.chunk_iter(note)
+    if (offsets < 0).any() or sizes != {payload + 4 * checksum}:
+        raise CacheError(
+            f"Dataset {name} of {dataset.file.filename} is not laid out for writing in place "
+            "(chunks missing or of another size)."
+        )
+    buffer = np.zeros((n_layers, *chunk_shape[1:]), dtype=dataset.dtype)
+    return _Stream(name=name, offsets=offsets, buffer=buffer, extent=extent, checksum=checksum)
+
+
+def finish_in_place(tmp_path: str | Path, out_path: str | Path, meta: CacheMeta) -> Path:
+    """Mark the in-place file complete, fsync it and rename it to ``out_path`` (atomically)."""
+    tmp_path, out_path = Path(tmp_path), Path(out_path)
+    meta.complete = True
+    try:
+        with h5py.File(tmp_path, "r+") as handle:
+            _write_meta_attrs(handle, meta)
+        _fsync_path(tmp_path)
+    except BaseException:
+        meta.complete = False
+        raise
+    os.replace(tmp_path, out_path)
+    return out_path
+
+
+def write_part_record(path: str | Path, state: dict[str, list[int]]) -> Path:
+    """Record that a part's rows are durable in the in-place file: ``path`` (atomic, fsynced).
+
+    The record is a small HDF5 file (``complete`` = True, ``state`` = the JSON of
+    :meth:`InPlaceWriter.checkpoint`'s state after the part).
+    """
+    path = Path(path)
+    tmp_path = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp_path, "w", driver="core", backing_store=False) as record:
+        record.attrs["state"] = json.dumps(state)
+        record.attrs["complete"] = True
+        record.flush()
+        image = record.id.get_file_image()
+    try:
+        with open(tmp_path, "wb") as handle:
+            handle.write(image)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_path, path)
+    return path
+
+
+def read_part_record(path: str | Path) -> dict[str, list[int]] | None:
+    """The state a part record holds, or None if it is missing, unfinished or unreadable."""
+    try:
+        with h5py.File(path, "r") as record:
+            if not bool(record.attrs.get("complete", False)) or "state" not in record.attrs:
+                return None
+            return json.loads(record.attrs["state"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def shard_path(out_path: str | Path, index: int, count: int) -> Path:

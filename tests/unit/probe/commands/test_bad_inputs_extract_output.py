@@ -48,6 +48,26 @@ def enospc_in_consolidation(ws: Workspace, tmp: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("FEWDIMS_PART_TOKENS", "4")
 
 
+def enospc_on_third_fsync(ws: Workspace, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first part's chunks and its record are synced; the second part's chunks fail."""
+    original = os.fsync
+    calls = {"count": 0}
+
+    def fsync(fd: int) -> None:
+        calls["count"] += 1
+        if calls["count"] >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setenv("FEWDIMS_PART_TOKENS", "4")
+
+
+def in_place_parts_kept_check(ws: Workspace, tmp: Path) -> None:
+    assert sorted(p.name for p in tmp.glob("out.h5*")) == ["out.h5.partial", "out.h5.tmp"]
+    assert [p.name for p in (tmp / "out.h5.partial").glob("part-*")] == ["part-00000.h5"]
+
+
 def parts_kept_check(ws: Workspace, tmp: Path) -> None:
     assert sorted(p.name for p in tmp.glob("out.h5*")) == ["out.h5.partial"]
     assert not list((tmp / "out.h5.partial").glob("*.tmp"))
@@ -88,11 +108,23 @@ CASES: list[Case] = [
         setup=enospc_on_fsync,
     ),
     Case(
-        "disk full while consolidating",
-        lambda ws, t: extract(ws, t),
+        "disk full while consolidating (compressed caches)",
+        lambda ws, t: extract(ws, t, "--compression", "gzip"),
         stderr=(r"disk is full", r"finished part\(s\) .* kept in .*out.h5.partial", r"resumes"),
         setup=enospc_in_consolidation,
         check=parts_kept_check,
+        outputs=(),
+    ),
+    Case(
+        "disk full after some parts were written in place",
+        lambda ws, t: extract(ws, t),
+        stderr=(
+            r"disk is full",
+            r"finished part\(s\) are kept in .*out.h5.tmp .* recorded in .*out.h5.partial",
+            r"resumes",
+        ),
+        setup=enospc_on_third_fsync,
+        check=in_place_parts_kept_check,
         outputs=(),
     ),
     Case(
