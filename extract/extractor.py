@@ -403,7 +403,9 @@ def extract_split(
             identity["shard"] = meta.shard
         meta.fingerprint = fingerprint_of(identity)
 
-        reused = _existing_cache_matches(out_path, meta.fingerprint, overwrite)
+        reused = _existing_cache_matches(
+            out_path, {meta.fingerprint, *_version1_fingerprints(meta, identity)}, overwrite
+        )
         if reused is not None:
             _remove_leftovers(out_path)
             return ExtractSummary(path=out_path, meta=reused, reused=True)
@@ -1071,12 +1073,29 @@ def _identity(
     }
 
 
-def _existing_cache_matches(out_path: Path, fingerprint: str, overwrite: bool) -> CacheMeta | None:
+def _version1_fingerprints(meta: CacheMeta, identity: dict[str, Any]) -> set[str]:
+    """The fingerprint a format-1 fewdims would have given this same extraction, if any.
+
+    Format 2 only added optional contents (pooled-only storage, decoder poolings, word
+    tables); a token-storage encoder cache of plain sentences holds the same numbers in
+    both. Without this, upgrading fewdims would refuse every cache a user already has
+    ("holds a different cache ... --overwrite") and force a re-extraction for nothing.
+    """
+    if meta.storage != "tokens" or meta.causal or meta.words:
+        return set()
+    legacy = {key: value for key, value in identity.items() if key != "storage"}
+    legacy["format_version"] = 1
+    return {fingerprint_of(legacy)}
+
+
+def _existing_cache_matches(
+    out_path: Path, fingerprints: set[str], overwrite: bool
+) -> CacheMeta | None:
     if not out_path.exists() or overwrite:
         return None
     try:
         with Cache.open(out_path) as existing:
-            if existing.meta.fingerprint == fingerprint:
+            if existing.meta.fingerprint in fingerprints:
                 return existing.meta
             described = (
                 f"made by {existing.meta.model} on {existing.meta.task}/{existing.meta.split}"
