@@ -323,18 +323,21 @@ def _check_pooling(cache: Cache, report: VerifyReport, sample: int, seed: int) -
                         return
                 chosen = int(positions[row])
                 if not meta.maxnorm_includes_special and (~special).any() and special[chosen]:
-                    report.problems.append(
-                        Problem(
-                            file,
-                            "pooled/maxnorm_position",
-                            f"layer {layer}, example {int(ids[row])}: points at a special token",
-                        )
-                    )
+                    report.problems.append(_maxnorm_at_special(file, layer, int(ids[row])))
                     return
     except CacheError as error:
         report.problems.append(Problem(file, "(pooling check)", str(error)))
         return
     report.examples_compared = len(ids)
+
+
+def _maxnorm_at_special(file: str, layer: int, example: int) -> Problem:
+    """A maxnorm position that names a special token although specials were not eligible."""
+    return Problem(
+        file,
+        "pooled/maxnorm_position",
+        f"layer {layer}, example {example}: points at a special token",
+    )
 
 
 def _check_maxnorm_specials(cache: Cache, report: VerifyReport, sample: int, seed: int) -> None:
@@ -355,13 +358,7 @@ def _check_maxnorm_specials(cache: Cache, report: VerifyReport, sample: int, see
             positions = cache.maxnorm_positions(layer)[ids]
             for row, special in enumerate(specials):
                 if (~special).any() and special[int(positions[row])]:
-                    report.problems.append(
-                        Problem(
-                            file,
-                            "pooled/maxnorm_position",
-                            f"layer {layer}, example {int(ids[row])}: points at a special token",
-                        )
-                    )
+                    report.problems.append(_maxnorm_at_special(file, layer, int(ids[row])))
                     return
     except CacheError as error:
         report.problems.append(Problem(file, "(pooling check)", str(error)))

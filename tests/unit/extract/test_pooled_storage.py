@@ -132,3 +132,18 @@ def test_a_pooled_cache_has_its_own_default_path():
         "d/org__m/sst2-dev.pooled.h5"
     )
     assert default_cache_path("d", "org/m", "sst2", "dev") == Path("d/org__m/sst2-dev.h5")
+
+
+def test_verify_flags_a_pooled_only_maxnorm_position_on_a_special_token(caches, tmp_path):
+    import shutil
+
+    import h5py
+
+    damaged = shutil.copy(caches["pooled-train"], tmp_path / "damaged.h5")
+    with h5py.File(damaged, "r+") as handle:  # position 0 is [CLS], never eligible by default
+        handle["pooled/maxnorm_position"][0, 0] = 0
+    report = verify_cache(damaged, sample=10_000)
+    assert not report.ok
+    assert [(p.dataset, p.message) for p in report.problems] == [
+        ("pooled/maxnorm_position", "layer 0, example 0: points at a special token")
+    ]
