@@ -103,6 +103,24 @@ def profile_top(function, n_lines: int = 14) -> list[str]:
     return [line for line in lines[start:] if line.strip()]
 
 
+def time_search(row: dict[str, Any], name: str, search, repeats: int) -> Any:
+    """Run ``search`` ``repeats`` times; record wall runs, median wall and CPU, and its best.
+
+    Returns the last run's outcome (every run computes the same one).
+    """
+    wall, cpu = [], []
+    for _ in range(repeats):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        outcome = search()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    row[f"{name}_runs_s"] = wall
+    row[f"{name}_cpu_s"] = float(np.median(cpu))
+    row[f"{name}_s"] = float(np.median(wall))
+    row[f"{name}_best"] = {"dims": outcome.dims, "scores": outcome.scores}
+    return outcome
+
+
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     problem, info = load_slice(args.train_cache, args.eval_cache, args.layer, args.pooling)
     config = SearchConfig()
@@ -117,27 +135,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     row["gram_s"], _ = median_seconds(lambda: GramScreen.build(problem), args.repeats)
 
     pairs_method, triples_method = get_method("pairs"), get_method("triples")
-    pair_times, pair_cpu = [], []
-    for _ in range(args.repeats):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        pairs = pairs_method(fresh(problem), config)
-        pair_times.append(time.perf_counter() - started)
-        pair_cpu.append(time.process_time() - cpu_started)
-    row["pairs_runs_s"] = pair_times
-    row["pairs_cpu_s"] = float(np.median(pair_cpu))
-    row["pairs_s"] = float(np.median(pair_times))
-    row["pairs_best"] = {"dims": pairs.dims, "scores": pairs.scores}
+    pairs = time_search(row, "pairs", lambda: pairs_method(fresh(problem), config), args.repeats)
     if not args.skip_triples:
-        triple_times, triple_cpu = [], []
-        for _ in range(args.repeats):
-            started, cpu_started = time.perf_counter(), time.process_time()
-            triples = triples_method(fresh(problem), config)
-            triple_times.append(time.perf_counter() - started)
-            triple_cpu.append(time.process_time() - cpu_started)
-        row["triples_runs_s"] = triple_times
-        row["triples_cpu_s"] = float(np.median(triple_cpu))
-        row["triples_s"] = float(np.median(triple_times))
-        row["triples_best"] = {"dims": triples.dims, "scores": triples.scores}
+        time_search(row, "triples", lambda: triples_method(fresh(problem), config), args.repeats)
 
     rng = np.random.default_rng(0)
     sampled = np.sort(np.argsort(rng.random((args.sklearn_pairs, n_dims)), axis=1)[:, :2], axis=1)
