@@ -9,12 +9,13 @@ caches or the model it came from.
 Schema (``format = "fewdims-results"``, ``version = RESULTS_VERSION``)::
 
     {
-      "format": "fewdims-results", "version": 1,
+      "format": "fewdims-results", "version": 2,
       "kind": "probe" | "finetune",
       "task": "sst2", "primary_metric": "accuracy",
       "fewdims_version": "0.1.0", "created_at": "2026-11-25T22:00:00+00:00",
       "provenance": {...},        # model, weights_sha256, caches or data files, seed, args
-      "cells": [ResultCell, ...]
+      "cells": [ResultCell, ...],
+      "seed_summary": [...]       # version 3 only: mean ± sd across seeds (probe.seeds)
     }
 
 A ``ResultCell`` is one (layer, pooling, method) outcome:
@@ -38,8 +39,16 @@ A ``ResultCell`` is one (layer, pooling, method) outcome:
   Enough to recompute any metric, CI or paired test without refitting. Random baselines
   keep their per-draw eval scores as ``"steps/<i>/draw_scores"``.
 
+* ``seed`` (version 3): the seed of this cell's run when the file repeats one run over
+  several seeds (``--seeds``): every seed's cells are kept, each with its seed, and the file
+  adds ``seed_summary``, the mean ± sample sd over seeds per (layer, pooling, method, k)
+  (:func:`probe.seeds.seed_summary`; derived from the cells, so it is rewritten on save and
+  not read back). Absent (None) in a single-seed file, whose seed is ``provenance["seed"]``.
+
 Version 1 files (no intervals, no predictions) still load; reports say their CIs are
-unavailable and how to get them.
+unavailable and how to get them. A file is written as version 2 unless some cell has a seed
+(version 3), so single-seed results stay readable by a fewdims that predates seeds, and a
+multi-seed file tells such a fewdims to upgrade instead of failing on the unknown field.
 
 Conventions per ``method`` (reports rely on them):
 
@@ -81,7 +90,8 @@ from probe.errors import ResultsError
 
 RESULTS_FORMAT = "fewdims-results"
 RESULTS_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SEEDED_RESULTS_VERSION = 3  # written when cells carry their seed (runs over several seeds)
+READABLE_VERSIONS = (1, 2, 3)
 PREDICTIONS_SUFFIX = ".predictions.npz"
 
 
@@ -103,6 +113,7 @@ class ResultCell:
     seconds: float = 0.0
     intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictions: dict[str, Any] = field(default_factory=dict, repr=False)
+    seed: int | None = None
 
     @property
     def k(self) -> int:
@@ -135,9 +146,24 @@ class ResultsFile:
     def has_predictions(self) -> bool:
         return any(cell.predictions for cell in self.cells)
 
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds this file's run was repeated over, in order; () for a single-seed run."""
+        from probe.seeds import cell_seeds
+
+        return cell_seeds(self.cells)
+
+    def seed_summary(self) -> list[dict[str, Any]]:
+        """Mean ± sd across seeds (see :func:`probe.seeds.seed_summary`); [] for one seed."""
+        from probe.seeds import seed_summary
+
+        return seed_summary(self.cells, self.primary_metric) if self.seeds else []
+
     def to_dict(self, prediction_names: list[dict[str, str]] | None = None) -> dict[str, Any]:
         """The JSON document; ``prediction_names`` (one per cell) replaces the arrays."""
-        payload: dict[str, Any] = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION}
+        seeded = bool(self.seeds)
+        version = SEEDED_RESULTS_VERSION if seeded else RESULTS_VERSION
+        payload: dict[str, Any] = {"format": RESULTS_FORMAT, "version": version}
         for item in fields(self):
             if item.name in ("cells", "predictions_note"):
                 continue
@@ -146,8 +172,12 @@ class ResultsFile:
         for index, cell in enumerate(self.cells):
             record = {item.name: getattr(cell, item.name) for item in fields(cell)}
             record["predictions"] = prediction_names[index] if prediction_names else {}
+            if record["seed"] is None:
+                del record["seed"]  # single-seed cells keep the version 2 schema
             cells.append(record)
         payload["cells"] = cells
+        if seeded:
+            payload["seed_summary"] = self.seed_summary()
         return _json_safe(payload)
 
     @classmethod

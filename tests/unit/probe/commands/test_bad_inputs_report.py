@@ -17,7 +17,7 @@ CASES: list[Case] = [
     Case(
         "report: results file of another version",
         lambda ws, t: ["report", str(ws.old_results), "--out", str(t / "report")],
-        stderr=(r"version 99", r"reads versions 1, 2"),
+        stderr=(r"version 99", r"reads versions 1, 2, 3"),
         outputs=("report",),
     ),
     Case(

@@ -35,7 +35,7 @@ def test_cli_writes_report_and_exits_0(tmp_path, capsys):
         ("not json at all", "not valid JSON"),
         ("[1, 2]", "not a fewdims results file"),
         ('{"hello": "world"}', "not a fewdims results file"),
-        ('{"format": "fewdims-results", "version": 3, "cells": []}', "results file of version 3"),
+        ('{"format": "fewdims-results", "version": 4, "cells": []}', "results file of version 4"),
     ],
 )
 def test_cli_exits_2_with_clear_message(tmp_path, capsys, content, message):
