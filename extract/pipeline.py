@@ -56,6 +56,7 @@ class RunConfig:
     poolings: tuple[str, ...] = ()  # () = every pooling the caches store
     k: int = 16
     seed: int = 0
+    seeds: tuple[int, ...] = ()  # repeat the sweep per inner-split seed (SweepSpec.seeds)
     jobs: int = 1
     scheduler: str | None = None
     finetune: bool = False
@@ -165,6 +166,7 @@ def run_pipeline(
             config=SearchConfig(k=config.k, seed=config.seed),
             jobs=config.jobs,
             scheduler=config.scheduler,
+            seeds=config.seeds,
         )
         say(f"probing {task}: {', '.join(config.methods)}")
         poolings = config.poolings or tuple(summaries[0].meta.poolings)

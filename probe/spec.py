@@ -9,7 +9,7 @@ runner imports the other's module from inside a function to dodge an import cycl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from probe.search import DEFAULT_METHODS, SearchConfig
@@ -28,6 +28,10 @@ class SweepSpec:
     ``jobs`` / ``scheduler``: where the groups run (see :mod:`probe.cluster`); they never
     change a number, and the scheduler address is not saved.
     ``bootstrap``: how eval-score CIs are computed (None = no CIs and no kept predictions).
+    ``seeds``: repeat the sweep once per seed (``--seeds``), each seed taking the place of
+    ``config.seed`` (the inner fit/validation split, the random draws, the control labels);
+    the eval split stays fixed, so the spread across seeds is that of selection. Empty = one
+    run with ``config.seed``. See :meth:`per_seed`.
     """
 
     train_path: str
@@ -45,6 +49,20 @@ class SweepSpec:
     chunk_rows: int | None = None
     scheduler: str | None = None
     bootstrap: BootstrapSpec | None = field(default_factory=BootstrapSpec)
+    seeds: tuple[int, ...] = ()
+
+    def per_seed(self) -> list[tuple[int | None, SweepSpec]]:
+        """``(seed, single-seed spec)`` per run: ``[(None, self)]`` without ``seeds``.
+
+        Each single-seed spec is exactly what a sweep with ``config.seed = seed`` would be
+        given, so a seed's cells equal those of that separate sweep.
+        """
+        if not self.seeds:
+            return [(None, self)]
+        return [
+            (seed, replace(self, seeds=(), config=replace(self.config, seed=seed)))
+            for seed in self.seeds
+        ]
 
 
 OUT_OF_CORE_MODES = ("auto", "always", "never")

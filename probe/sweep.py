@@ -19,10 +19,16 @@ still allocate when ``out_of_core="auto"`` — go to :mod:`probe.outofcore`, whi
 in chunks and supports ``full``, ``rank``, ``pairs`` and ``greedy``; other requested methods
 are skipped for those slices and listed in ``provenance["out_of_core"]``.
 
+Seeds: with ``spec.seeds`` every group reads its slice once and builds one problem per seed
+(that seed's inner split, standardised again), running every method on each; the cells carry
+their ``seed`` and equal those of a separate sweep with ``config.seed`` = that seed.
+Out-of-core slices are streamed once per seed.
+
 Timing: a cell's ``seconds`` is its method's wall time on an already loaded slice; the
 method that first needs a shared intermediate (the Gram screen, the greedy path) pays for
-it. Loading and standardising the slice is ``details["prepare_seconds"]``; bootstrap CIs of
-the cell's eval scores (:mod:`probe.stats.attach`) are ``details["ci_seconds"]``.
+it. Loading and standardising the slice is ``details["prepare_seconds"]`` (over several
+seeds, only the first seed's cells include the read); bootstrap CIs of the cell's eval
+scores (:mod:`probe.stats.attach`) are ``details["ci_seconds"]``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from probe.outofcore.group import run_group as run_out_of_core
 from probe.results import ResultCell, ResultsFile
 from probe.search import METHOD_MODULES, get_method
 from probe.search.problem import Problem
+from probe.seeds import check_seeds
 from probe.spec import OUT_OF_CORE_MODES, SweepSpec, TaskFacts, problem_settings
 from probe.stats.attach import EvalSet, attach_uncertainty
 from probe.tasks import GLUE_TASKS, TASK_ALIASES
@@ -153,6 +160,7 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
         )
     if spec.bootstrap is not None:
         spec.bootstrap.check()
+    check_seeds(spec.seeds)
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         check_compatible(train.meta, evaluation.meta, str(spec.train_path), str(spec.eval_path))
         spec = replace(spec, poolings=spec.poolings or tuple(train.meta.poolings))
@@ -183,7 +191,7 @@ def plan(spec: SweepSpec) -> tuple[TaskFacts, list[tuple[int, str]], dict[str, A
             "task": facts.name,
             "train_cache": {"path": str(spec.train_path), **train.meta.to_dict()},
             "eval_cache": {"path": str(spec.eval_path), **evaluation.meta.to_dict()},
-            "seed": spec.config.seed,
+            **({"seeds": list(spec.seeds)} if spec.seeds else {"seed": spec.config.seed}),
             "bootstrap": spec.bootstrap.record() if spec.bootstrap else None,
             "spec": _spec_record(spec, layers),
             "protocol": PROTOCOL,
@@ -227,27 +235,72 @@ def _spec_record(spec: SweepSpec, layers: list[int]) -> dict[str, Any]:
     return record
 
 
-def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> Problem:
-    """Read one (layer, pooling) slice of both caches into a standardised Problem."""
-    with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
-        x_train = train.pooled(layer, pooling)  # (n_train, H) float32
-        x_eval = evaluation.pooled(layer, pooling)  # (n_eval, H) float32
+@dataclass(frozen=True)
+class Slice:
+    """One (layer, pooling) slice of both caches as read, before any split or scaling.
+
+    ``x_train`` (n_train, H) and ``x_eval`` (n_eval, H) float32; read once and shared by
+    every seed's :class:`Problem` (``Problem.from_arrays`` copies, never writes them).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+
+    def problem(self, spec: SweepSpec, facts: TaskFacts) -> Problem:
+        """The standardised problem of this slice under ``spec``'s seed and protocol."""
         return Problem.from_arrays(
-            x_train,
-            train.labels,
-            x_eval,
-            evaluation.labels,
-            **problem_settings(spec, facts),
+            self.x_train, self.y_train, self.x_eval, self.y_eval, **problem_settings(spec, facts)
         )
 
 
+def read_slice(spec: SweepSpec, layer: int, pooling: str) -> Slice:
+    """Read one (layer, pooling) slice of the train and eval caches."""
+    with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
+        return Slice(
+            train.pooled(layer, pooling),  # (n_train, H) float32
+            train.labels,
+            evaluation.pooled(layer, pooling),  # (n_eval, H) float32
+            evaluation.labels,
+        )
+
+
+def load_problem(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> Problem:
+    """Read one (layer, pooling) slice of both caches into a standardised Problem."""
+    return read_slice(spec, layer, pooling).problem(spec, facts)
+
+
 def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, pooling: str) -> list[ResultCell]:
-    """All methods on one (layer, pooling) slice -> one ResultCell per method, in spec order."""
+    """All methods on one (layer, pooling) slice -> one ResultCell per method (and seed), in
+    spec order (seed-major when ``spec.seeds`` repeats the sweep)."""
+    cells: list[ResultCell] = []
     if pooling in facts.out_of_core:
-        return run_out_of_core(spec, facts, layer, pooling)
+        for seed, single in spec.per_seed():
+            cells += _with_seed(run_out_of_core(single, facts, layer, pooling), seed)
+        return cells
     started = time.perf_counter()
-    problem = load_problem(spec, facts, layer, pooling)
-    prepare_seconds = time.perf_counter() - started
+    read = read_slice(spec, layer, pooling)
+    read_seconds = time.perf_counter() - started
+    for seed, single in spec.per_seed():
+        started = time.perf_counter()
+        problem = read.problem(single, facts)
+        prepare_seconds = time.perf_counter() - started + read_seconds
+        read_seconds = 0.0  # paid once, by the first seed
+        cells += _with_seed(_run_methods(single, problem, layer, pooling, prepare_seconds), seed)
+    return cells
+
+
+def _with_seed(cells: list[ResultCell], seed: int | None) -> list[ResultCell]:
+    for cell in cells:
+        cell.seed = seed
+    return cells
+
+
+def _run_methods(
+    spec: SweepSpec, problem: Problem, layer: int, pooling: str, prepare_seconds: float
+) -> list[ResultCell]:
+    """Every method of ``spec`` on one prepared problem, with CIs when the spec asks."""
     eval_set = eval_set_of(problem, spec)
     cells = []
     for method in spec.methods:

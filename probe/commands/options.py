@@ -2,7 +2,7 @@
 
 ``fewdims extract``, ``finetune`` and ``run`` all run a model (``--model``, ``--max-length``,
 ``--batch-size``, ``--device``); ``fewdims probe`` and ``run`` both choose a sweep
-(``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``,
+(``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed`` or ``--seeds``, ``--jobs``,
 ``--scheduler``; the last two are declared by :mod:`probe.cluster`, which reads them). Each flag is
 declared here once, with one help text, and :func:`sweep_selection` reads the sweep's lists
 back with the one grammar of :mod:`probe.vocabulary`.
@@ -20,6 +20,7 @@ from typing import Any
 
 from probe.cluster import add_execution_options
 from probe.search import DEFAULT_METHODS, METHOD_MODULES
+from probe.seeds import parse_seeds
 from probe.vocabulary import (
     DECODER_POOLINGS,
     ENCODER_POOLINGS,
@@ -75,7 +76,8 @@ def add_maxnorm_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sweep_options(parser: argparse.ArgumentParser, *, token_rows: bool) -> None:
-    """``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``, ``--jobs``, ``--scheduler``.
+    """``--layers``, ``--pooling``, ``--methods``, ``--k``, ``--seed``/``--seeds``, ``--jobs``,
+    ``--scheduler``.
 
     ``token_rows``: whether ``--pooling`` may name ``tokens`` (``fewdims probe`` reads them
     out of core; ``fewdims run`` probes pooled rows only).
@@ -103,10 +105,31 @@ def add_sweep_options(parser: argparse.ArgumentParser, *, token_rows: bool) -> N
         default=None,
         help="largest subset for greedy/backward/random/control (16; 8 for word labels)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the inner split and random draws (0)"
+    add_seed_options(
+        parser,
+        seed_help="seed of the inner split and random draws (0)",
+        seeds_help="repeat the sweep once per seed (e.g. 0,1,2): each seed draws its own "
+        "inner split (so selection may pick other dims), eval stays fixed; every seed's cells "
+        "are kept and reports show mean ± sd over seeds",
     )
     add_execution_options(parser)  # --jobs and --scheduler, owned by probe.cluster
+
+
+def add_seed_options(parser: argparse.ArgumentParser, *, seed_help: str, seeds_help: str) -> None:
+    """``--seed N`` (one run) or ``--seeds S1,S2,...`` (the same run once per seed), not both.
+
+    The help texts say what the seed decides in each command; :func:`seeds_of` reads the list
+    back with the one grammar of :func:`probe.seeds.parse_seeds`.
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--seed", type=int, default=0, help=seed_help)
+    group.add_argument("--seeds", metavar="S1,S2,...", help=seeds_help)
+
+
+def seeds_of(args: argparse.Namespace) -> tuple[int, ...]:
+    """``--seeds`` parsed (``()`` when absent, i.e. one run with ``--seed``); a bad list
+    raises ``FewdimsError`` (exit status 2)."""
+    return () if args.seeds is None else parse_seeds(args.seeds)
 
 
 def sweep_selection(args: argparse.Namespace, row_kinds: Sequence[str]) -> dict[str, Any]:

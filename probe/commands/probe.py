@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from probe.commands.options import add_sweep_options, sweep_selection
+from probe.commands.options import add_sweep_options, seeds_of, sweep_selection
 
 
 def add_parser(subparsers: Any) -> None:
@@ -98,12 +98,14 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    seeds = seeds_of(args)  # a bad list is refused before anything runs
     if args.label:
         from probe.commands.word_options import run_word_probe
 
         return run_word_probe(args)
     from probe.cluster import execution_from_args
     from probe.search import SearchConfig
+    from probe.seeds import summary_lines
     from probe.stats.bootstrap import bootstrap_from_args, interval_text, records_to_intervals
     from probe.sweep import SweepSpec, run_sweep, solver_warning_summary
     from probe.vocabulary import ROW_KINDS
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         n_random_draws=args.random_draws,
         random_ks=_parse_ks(args.random_ks),
         backward_start=args.backward_start,
-        seed=args.seed,
+        seed=seeds[0] if seeds else args.seed,
     )
     spec = SweepSpec(
         train_path=str(args.train),
@@ -131,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         out_of_core=args.out_of_core,
         chunk_rows=args.chunk_rows,
         bootstrap=bootstrap_from_args(args),
+        seeds=seeds,
     )
     bar = None
     if not args.quiet:
@@ -157,9 +160,13 @@ def run(args: argparse.Namespace) -> int:
         shown = f"{value:.4f}" if value == value else "  -   "
         ci = interval_text(records_to_intervals(cell.intervals.get("eval")).get(metric), 4)
         shown += f" {ci}" if ci else ""
+        seed = "" if cell.seed is None else f"seed {cell.seed} "
         print(
-            f"layer {cell.layer:>2} {cell.pooling:<7} {cell.method:<8} eval {metric} {shown}  dims {dims}"
+            f"layer {cell.layer:>2} {cell.pooling:<7} {cell.method:<8} {seed}eval {metric} "
+            f"{shown}  dims {dims}"
         )
+    for line in summary_lines(results.seed_summary(), metric, max_k=3):
+        print(f"over seeds: {line}")
     streamed = results.provenance.get("out_of_core")
     if streamed and streamed["skipped_methods"]:
         print(

@@ -16,6 +16,7 @@ from probe.commands.options import (
     add_model_options,
     add_store_option,
     add_sweep_options,
+    seeds_of,
     sweep_selection,
 )
 
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     tasks = [task.strip() for task in args.task.split(",") if task.strip()]
     execution = execution_from_args(args)
+    seeds = seeds_of(args)
     config = RunConfig(
         tasks=tasks,
         data_dir=args.data_dir,
@@ -110,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         ),
         **sweep_selection(args, POOLINGS),
         k=16 if args.k is None else args.k,
-        seed=args.seed,
+        seed=seeds[0] if seeds else args.seed,
+        seeds=seeds,
         jobs=execution.jobs,
         scheduler=execution.scheduler,
         finetune=args.finetune,

@@ -45,11 +45,17 @@ def word_spec_from_args(
     args: argparse.Namespace, train_path: str, eval_path: str, label: str
 ) -> WordSweepSpec:
     """A word sweep spec from the shared probe flags; unset sizes keep the word defaults."""
+    from probe.errors import FewdimsError
     from probe.search import METHOD_MODULES
     from probe.vocabulary import parse_layers, parse_names
     from probe.words.rows import SUBWORD_POOLINGS
     from probe.words.sweep import WORD_SEARCH_CONFIG, WordSweepSpec
 
+    if getattr(args, "seeds", None) is not None:
+        raise FewdimsError(
+            "--seeds repeats sentence-level sweeps only; word-level probing (--label) takes "
+            "one --seed per run."
+        )
     config = replace(WORD_SEARCH_CONFIG, seed=args.seed)
     if getattr(args, "k", None) is not None:
         config = replace(

@@ -33,6 +33,18 @@ def probe(ws: Workspace, tmp: Path, train: Path, dev: Path, *extra: str) -> list
 
 CASES: list[Case] = [
     Case(
+        "probe: --seeds with a repeated seed",
+        lambda ws, t: probe(ws, t, ws.train, ws.dev, "--seeds", "0,1,0"),
+        stderr=(r"--seeds lists seed\(s\) 0 more than once", r"list every seed once"),
+        outputs=("results.json",),
+    ),
+    Case(
+        "probe: --seeds that are not integers",
+        lambda ws, t: probe(ws, t, ws.train, ws.dev, "--seeds", "a,b"),
+        stderr=(r"--seeds takes comma-separated integer seeds like 0,1,2; got 'a,b'",),
+        outputs=("results.json",),
+    ),
+    Case(
         "probe: unlabeled train split",
         lambda ws, t: probe(ws, t, ws.unlabeled, ws.dev),
         stderr=(r"unlabeled.h5 \(toy train\) has no labels", r"Pass a labeled split's cache"),

@@ -137,6 +137,24 @@ def test_cli_run(quick_config, capsys, monkeypatch):
     assert np.all([p.suffix == ".h5" for p in Path("cli-features").rglob("*") if p.is_file()])
 
 
+def test_cli_run_repeats_the_sweep_over_seeds(quick_config, capsys, monkeypatch):
+    monkeypatch.chdir(quick_config.out_dir.parent)
+    argv = ["run", "--task", "sst2", "--model", quick_config.extract.model, "--data-dir",
+            quick_config.data_dir, "--out", "seeds-report", "--cache-dir", "seeds-features",
+            "--device", "cpu", "--methods", "full,pairs", "--layers", "-1", "--pooling", "cls",
+            "--seeds", "0,4"]  # fmt: skip
+    assert main(argv) == 0
+    results = ResultsFile.load(Path("seeds-report/results/sst2-probe.json"))
+    assert [(cell.method, cell.seed) for cell in results.cells] == [
+        ("full", 0), ("pairs", 0), ("full", 4), ("pairs", 4)
+    ]  # fmt: skip
+    assert results.provenance["seeds"] == [0, 4]
+    assert "(2 seeds)" in Path("seeds-report/report.md").read_text()
+    capsys.readouterr()
+    assert main([*argv[:-1], "4,4"]) == 2
+    assert "more than once" in capsys.readouterr().err
+
+
 def test_run_with_finetune_adds_finetune_results(quick_config):
     quick_config.finetune = True
     quick_config.finetune_max_train_examples = 40

@@ -26,7 +26,7 @@ def actions(command: str) -> dict[str, argparse.Action]:
     [
         (("--model", "--max-length", "--batch-size", "--device"), ("extract", "finetune", "run")),
         (("--maxnorm-include-special",), ("extract", "finetune")),
-        (("--layers", "--methods", "--k", "--seed", "--jobs"), ("probe", "run")),
+        (("--layers", "--methods", "--k", "--seed", "--seeds", "--jobs"), ("probe", "run")),
     ],
 )
 def test_shared_flag_is_the_same_in_every_command(flags, commands):
