@@ -13,6 +13,7 @@ from typing import Any
 from extract.finetune.head import HEADS
 from extract.model import DEFAULT_MODEL
 from probe.errors import ModelError
+from probe.seeds import check_seeds
 from probe.vocabulary import POOLINGS
 
 DEFAULT_HEAD_LR = 1e-3
@@ -35,6 +36,8 @@ class FinetuneConfig:
     plain cross-entropy of the paper's fine-tuning. ``group_by_length`` batches training
     examples of similar length together (transformers' option of the same name): ~3x less
     padding on SST-2, so ~3x faster on a CPU; off by default so earlier runs reproduce.
+    ``seeds`` repeats the whole run once per seed, each in place of ``seed`` (head init, data
+    order, dropout); empty = one run with ``seed``. See :mod:`extract.finetune.runner`.
     """
 
     model: str = DEFAULT_MODEL
@@ -56,6 +59,7 @@ class FinetuneConfig:
     group_by_length: bool = False
     max_length: int = 128
     seed: int = 0
+    seeds: tuple[int, ...] = ()
     device: str = "auto"
     maxnorm_includes_special: bool = False
     save_model: str | None = None
@@ -73,6 +77,7 @@ class FinetuneConfig:
                 raise ModelError(f"Unknown {flag} {value!r}; choose one of {', '.join(allowed)}.")
         if self.dims_from and self.dims.strip().lower() != "all":
             raise ModelError("Pass --dims or --dims-from, not both.")
+        check_seeds(self.seeds)
         for name, (flag, holds, requirement) in LIMITS.items():
             value = getattr(self, name)
             if value is not None and not holds(value):

@@ -7,6 +7,15 @@ evaluated task) becomes one ``method="finetune"`` :class:`~probe.results.ResultC
 
 A cross-task run still writes one results file; its ``task`` is the first stage's task and
 each cell names the task it scores in ``details["task"]``.
+
+Seeds (``config.seeds``, ``--seeds 0,1,2``): the same plan (model loaded once, data encoded
+once) runs once per seed, the encoder put back to its pre-trained weights before each, so a
+seed's cells equal those of a separate run with ``--seed`` = that seed. Every seed's cells
+are kept in the one results file (each with its ``seed``, per-example predictions and
+seconds; :func:`probe.seeds.seed_summary` adds the mean ± sd). Each seed checkpoints in
+``<out>.ckpt/seed-<S>/``; when a seed finishes, its checkpoint is replaced by its finished
+cells alone (no weights), so a run killed during seed 2 redoes neither seed 0 nor seed 1
+when re-run, and resumes seed 2 from its last finished epoch.
 """
 
 from __future__ import annotations
@@ -155,6 +164,7 @@ class _Run:
     record: dict[str, Any]
     progress: ProgressCallback | None
     resumed_from: dict[str, int] | None = None
+    weights_after: str = ""  # the whole encoder's hash once every stage has run
 
 
 def plan_finetune(
@@ -226,6 +236,36 @@ def run_finetune(
     """
     started = time.perf_counter()
     plan = plan_finetune(tasks, config, out_path, loaded=loaded, choice=choice)
+    if config.seeds:
+        return _run_seeds(plan, progress, started)
+    store = CheckpointStore(checkpoint_dir(plan.out_path), _fingerprint(plan))
+    run = _train_plan(plan, store, progress)
+    results = ResultsFile(
+        kind="finetune",
+        task=plan.tasks[0].name,
+        primary_metric=plan.tasks[0].primary_metric,
+        provenance=_provenance(
+            plan,
+            run.weights_after,
+            seconds=time.perf_counter() - started,
+            resumed_from=run.resumed_from,
+        ),
+        cells=[ResultCell(**cell) for cell in run.record["cells"]],
+    )
+    results.save(plan.out_path)
+    store.remove()
+    return results
+
+
+def _fingerprint(plan: FinetunePlan) -> str:
+    return hashlib.sha256(json.dumps(plan.identity(), sort_keys=True).encode()).hexdigest()
+
+
+def _train_plan(
+    plan: FinetunePlan, store: CheckpointStore, progress: ProgressCallback | None
+) -> _Run:
+    """Every stage of one plan (resuming from ``store``); the encoder is whole afterwards."""
+    config = plan.config
     model = SelectedDimsModel(
         plan.loaded.model,
         layer=plan.layer,
@@ -236,10 +276,6 @@ def run_finetune(
         maxnorm_includes_special=config.maxnorm_includes_special,
     ).to(plan.device)
     try:
-        store = CheckpointStore(
-            checkpoint_dir(plan.out_path),
-            hashlib.sha256(json.dumps(plan.identity(), sort_keys=True).encode()).hexdigest(),
-        )
         run = _Run(
             plan,
             model,
@@ -249,24 +285,108 @@ def run_finetune(
             progress=progress,
         )
         _run_stages(run)
-        weights_after = _finish_encoder(plan, model)
+        run.weights_after = _finish_encoder(plan, model)
     finally:
         model.restore_encoder()
+    return run
+
+
+def seed_checkpoint_dir(out_path: str | Path, seed: int) -> Path:
+    """Where seed ``seed`` of a ``--seeds`` run checkpoints: ``<out>.ckpt/seed-<seed>/``."""
+    return checkpoint_dir(out_path) / f"seed-{seed}"
+
+
+def _run_seeds(
+    plan: FinetunePlan, progress: ProgressCallback | None, started: float
+) -> ResultsFile:
+    """The plan once per ``plan.config.seeds`` (see the module docstring); one results file."""
+    seeds = plan.config.seeds
+    encoder = plan.loaded.model
+    # The pre-trained weights every seed starts from (a CPU copy: training changes them in place).
+    initial = {key: value.detach().to("cpu").clone() for key, value in encoder.state_dict().items()}
+    was_training = encoder.training
+    trained_here = False
+    cells: list[ResultCell] = []
+    per_seed: list[dict[str, Any]] = []
+    stores = []
+    for seed in seeds:
+        seed_plan = _seed_plan(plan, seed)
+        store = CheckpointStore(seed_checkpoint_dir(plan.out_path, seed), _fingerprint(seed_plan))
+        stores.append(store)
+        saved = store.load()
+        if saved is not None and saved.get("finished"):
+            record = json.loads(saved["record"])
+            per_seed.append({**record["run"], "from_checkpoint": True})
+        else:
+            if trained_here:
+                _restore_weights(seed_plan, initial, was_training)
+            seed_started = time.perf_counter()
+            run = _train_plan(seed_plan, store, _tagged(progress, seed))
+            trained_here = True
+            record = {
+                "cells": [{**cell, "seed": seed} for cell in run.record["cells"]],
+                "run": {
+                    "seed": seed,
+                    "seconds": time.perf_counter() - seed_started,
+                    "weights_sha256_after": run.weights_after,
+                    "resumed_from": run.resumed_from,
+                    "saved_model": seed_plan.config.save_model,
+                },
+            }
+            # Finished: keep only this seed's cells (no weights) for a re-run to pick up.
+            store.save({"finished": True, "record": json.dumps(record)})
+            per_seed.append(record["run"])
+        cells.extend(ResultCell(**cell) for cell in record["cells"])
+    if trained_here:
+        _restore_weights(plan, initial, was_training)  # a caller's model ends as it came
+    provenance = _provenance(
+        _seed_plan(plan, seeds[0]),
+        per_seed[0]["weights_sha256_after"],
+        seconds=time.perf_counter() - started,
+        resumed_from=None,
+    )
+    for key in ("seed", "weights_sha256_after", "resumed_from", "saved_model"):
+        provenance.pop(key)
+    provenance.update(seeds=list(seeds), per_seed=per_seed, args=asdict(plan.config))
     results = ResultsFile(
         kind="finetune",
         task=plan.tasks[0].name,
         primary_metric=plan.tasks[0].primary_metric,
-        provenance=_provenance(
-            plan,
-            weights_after,
-            seconds=time.perf_counter() - started,
-            resumed_from=run.resumed_from,
-        ),
-        cells=[ResultCell(**cell) for cell in run.record["cells"]],
+        provenance=provenance,
+        cells=cells,
     )
     results.save(plan.out_path)
-    store.remove()
+    for store in stores:
+        store.remove()
+    CheckpointStore(checkpoint_dir(plan.out_path), "").remove()
     return results
+
+
+def _seed_plan(plan: FinetunePlan, seed: int) -> FinetunePlan:
+    """The plan of one seed: exactly what ``--seed seed`` would run (and save to
+    ``<--save-model>/seed-<seed>``)."""
+    config = plan.config
+    save_model = str(Path(config.save_model) / f"seed-{seed}") if config.save_model else None
+    return dataclasses.replace(
+        plan,
+        config=dataclasses.replace(config, seed=seed, seeds=(), save_model=save_model),
+    )
+
+
+def _restore_weights(plan: FinetunePlan, initial: dict[str, torch.Tensor], training: bool) -> None:
+    """Put the pre-trained weights back after a seed trained them; check by their hash."""
+    encoder = plan.loaded.model
+    encoder.load_state_dict(initial)
+    encoder.train(training)
+    if weights_sha256(encoder) != plan.weights_before:
+        raise RuntimeError("bug: the encoder's weights differ from the pre-trained ones")
+
+
+def _tagged(progress: ProgressCallback | None, seed: int) -> ProgressCallback | None:
+    """``progress`` told which seed each event belongs to."""
+    if progress is None:
+        return None
+    return lambda event: progress(dataclasses.replace(event, seed=seed))
 
 
 def _stage_task(

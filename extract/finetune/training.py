@@ -44,6 +44,7 @@ class TrainProgress:
     n_batches: int
     loss: float
     eval_scores: dict[str, float] = field(default_factory=dict)
+    seed: int | None = None  # the run's seed when ``--seeds`` repeats it (else None)
 
 
 ProgressCallback = Callable[[TrainProgress], None]

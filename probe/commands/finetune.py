@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 from probe.commands.extract import add_data_arguments, load_data
-from probe.commands.options import add_maxnorm_option, add_model_options
+from probe.commands.options import (
+    add_maxnorm_option,
+    add_model_options,
+    add_seed_options,
+    seeds_of,
+)
 from probe.errors import DataError
 from probe.vocabulary import POOLINGS
 
@@ -20,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "selected hidden dimensions of one layer's pooled vector (Fukuhata & Kano 2025), or "
         "freeze the encoder for the comparison. Evaluates on dev with the task metric and "
         "writes a results file `fewdims report` can set beside frozen probes. Re-running the "
-        "same command resumes an interrupted run from its last finished epoch.",
+        "same command resumes an interrupted run from its last finished epoch (with --seeds, "
+        "from the seed it stopped in).",
     )
     add_model_options(parser)
     add_data_arguments(parser)
@@ -87,7 +93,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="batch training examples of similar length together (less padding, ~3x faster "
         "on SST-2 on a CPU; changes the batch composition, so not the default)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed_options(
+        parser,
+        seed_help="seed of the head's init, the batch order and dropout (0)",
+        seeds_help="run the same fine-tuning once per seed (e.g. 0,1,2) into one results "
+        "file: every seed's scores and predictions are kept, mean ± sd over seeds printed and "
+        "reported; a re-run after an interruption skips the seeds already finished",
+    )
     add_maxnorm_option(parser)
     parser.add_argument(
         "--save-model", metavar="DIR", help="write the fine-tuned encoder + tokenizer here"
@@ -137,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
 
     from extract.finetune import FinetuneConfig, TrainProgress, run_finetune
     from extract.finetune.dims import dims_from_results
+    from probe.seeds import summary_lines
 
+    seeds = seeds_of(args)
     config = FinetuneConfig(
         model=args.model,
         dims=args.dims,
@@ -157,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
         group_by_length=args.group_by_length,
         batch_size=args.batch_size,
         max_length=args.max_length,
-        seed=args.seed,
+        seed=seeds[0] if seeds else args.seed,
+        seeds=seeds,
         device=args.device,
         maxnorm_includes_special=args.maxnorm_include_special,
         save_model=args.save_model,
@@ -178,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
                 bars["bar"] = tqdm(
                     total=event.n_batches,
                     unit="batch",
-                    desc=f"stage {event.stage}/{event.n_stages} {event.task} "
+                    desc=seed_text(event) + f"stage {event.stage}/{event.n_stages} {event.task} "
                     f"epoch {event.epoch}/{event.n_epochs}",
                     file=sys.stderr,
                     dynamic_ncols=True,
@@ -190,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
             bars.pop("bar").close()
         scores = ", ".join(f"{name} {value:.4f}" for name, value in event.eval_scores.items())
         tqdm.write(
-            f"stage {event.stage} {event.task} epoch {event.epoch}: train loss "
+            seed_text(event) + f"stage {event.stage} {event.task} epoch {event.epoch}: train loss "
             f"{event.loss:.4f}; dev {scores}",
             file=sys.stderr,
         )
@@ -205,16 +220,26 @@ def run(args: argparse.Namespace) -> int:
         primary = details.get("primary_metric", results.primary_metric)
         dims_text = ",".join(map(str, cell.dims)) if cell.dims else "all"
         print(
-            f"{details['stage']}: {primary} "
+            seed_text(cell) + f"{details['stage']}: {primary} "
             f"{cell.scores['eval'].get(primary, float('nan')):.4f} (layer {cell.layer} "
             f"{cell.pooling}, dims {dims_text}, {'frozen' if details['frozen'] else 'trained'} "
             f"encoder, {details['head']} head, {cell.seconds:.1f} s)"
         )
+    for line in summary_lines(results.seed_summary(), results.primary_metric):
+        print(f"over seeds: {line}")
     provenance = results.provenance
+    runs = provenance.get("per_seed") or [provenance]
+    after = ", ".join(f"{run['weights_sha256_after'][:12]}…" for run in runs)
     print(
         f"{args.out}: {len(results.cells)} cell(s), {provenance['seconds']:.1f} s on "
-        f"{provenance['device']}; weights {provenance['weights_sha256'][:12]}… → "
-        f"{provenance['weights_sha256_after'][:12]}…"
+        f"{provenance['device']}; weights {provenance['weights_sha256'][:12]}… → {after}"
         + (f"; model saved to {args.save_model}" if args.save_model else "")
+        + (" (one folder per seed)" if args.save_model and seeds else "")
     )
     return 0
+
+
+def seed_text(item: object) -> str:
+    """``"seed 1: "`` for an event or cell of a ``--seeds`` run, else ``""``."""
+    seed = getattr(item, "seed", None)
+    return "" if seed is None else f"seed {seed}: "

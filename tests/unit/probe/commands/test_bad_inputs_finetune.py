@@ -38,6 +38,18 @@ def finetune(ws: Workspace, tmp: Path, *extra: str) -> list[str]:
 
 CASES: list[Case] = [
     Case(
+        "finetune: empty --seeds",
+        lambda ws, t: finetune(ws, t, "--seeds", ""),
+        stderr=(r"--seeds takes comma-separated integer seeds", r"an empty seed"),
+        outputs=("finetune.json",),
+    ),
+    Case(
+        "finetune: --seeds with a repeated seed",
+        lambda ws, t: finetune(ws, t, "--seeds", "2,2"),
+        stderr=(r"--seeds lists seed\(s\) 2 more than once",),
+        outputs=("finetune.json",),
+    ),
+    Case(
         "finetune: dims out of range",
         lambda ws, t: finetune(ws, t, "--dims", "3,99"),
         stderr=(r"Dim\(s\) \[99\] are out of range", r"dims 0\.\.31"),
