@@ -6,8 +6,9 @@
   fine-tuning cell, the task it scores, ``details["task"]``), ``kind, layer,
   pooling, method, k, dims`` (space-separated, in selection order; empty = all dims), then one
   ``<split>_<metric>`` column per split × metric found in any cell (empty where a cell has no
-  such score), then ``seconds, model, weights_sha256, source``. Floats are written with
-  ``repr`` so they read back exactly.
+  such score), then ``seconds, seed`` (empty unless the run was repeated over seeds),
+  ``model, weights_sha256, source``. Floats are written with ``repr`` so they read back
+  exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ MERGED_FORMAT = "fewdims-results-merged"
 MERGED_VERSION = 1
 SPLIT_ORDER = ("train", "validation", "eval")
 LEADING_COLUMNS = ("task", "kind", "layer", "pooling", "method", "k", "dims")
-TRAILING_COLUMNS = ("seconds", "model", "weights_sha256", "source")
+TRAILING_COLUMNS = ("seconds", "seed", "model", "weights_sha256", "source")
 
 
 def write_merged_json(loaded: Sequence[LoadedResults], path: Path) -> Path:
@@ -78,6 +79,7 @@ def csv_rows(loaded: Sequence[LoadedResults]) -> tuple[list[str], list[dict[str,
                 "k": str(cell.k),
                 "dims": " ".join(str(dim) for dim in cell.dims),
                 "seconds": _number(cell.seconds),
+                "seed": "" if cell.seed is None else str(cell.seed),
                 "model": str(results.provenance.get("model", "")),
                 "weights_sha256": str(results.provenance.get("weights_sha256", "")),
                 "source": str(item.path),

@@ -101,16 +101,25 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
             if row.greedy_curve:
                 ks, scores = zip(*row.greedy_curve, strict=True)
                 by_k = greedy_intervals(row, summary.primary_metric)
-                yerr = error_bars(list(scores), [by_k.get(k) for k in ks])
+                spreads = [row.spread_of(f"greedy/{k}") for k in ks]
+                means = [
+                    row.shown(f"greedy/{k}", score) for k, score in zip(ks, scores, strict=True)
+                ]
+                yerr = error_bars(means, [by_k.get(k) for k in ks], spreads)
                 axes.errorbar(
-                    ks, scores, yerr=yerr, color=color, marker="o", markersize=3.5,
+                    ks, means, yerr=yerr, color=color, marker="o", markersize=3.5,
                     linewidth=1.6, elinewidth=0.8, capsize=2,
                 )  # fmt: skip
             if math.isfinite(row.full_eval):
-                axes.axhline(row.full_eval, color=color, linestyle=":", linewidth=1.4)
+                full = row.shown("all", row.full_eval)
+                axes.axhline(full, color=color, linestyle=":", linewidth=1.4)
                 interval = row_interval(row, None, summary.primary_metric)
-                if interval is not None and interval.defined:
-                    axes.axhspan(interval.low, interval.high, color=color, alpha=0.08, linewidth=0)
+                spread = row.spread_of("all")
+                band = (full - spread.sd, full + spread.sd) if spread is not None else None
+                if band is None and interval is not None and interval.defined:
+                    band = (interval.low, interval.high)
+                if band is not None and all(math.isfinite(edge) for edge in band):
+                    axes.axhspan(*band, color=color, alpha=0.08, linewidth=0)
         axes.set_title(f"layer {layer}")
         axes.set_xlim(0.5, max_k + 0.5)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
@@ -123,10 +132,11 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
     handles: list[Any] = [
         Patch(color=pooling_color(pooling, poolings), label=pooling) for pooling in poolings
     ]
+    bars = "mean ± sd over seeds" if summary.seeds else "95% CI"
     handles += [
-        Line2D([], [], color="black", marker="o", markersize=3.5, label="greedy (eval, 95% CI)"),
+        Line2D([], [], color="black", marker="o", markersize=3.5, label=f"greedy (eval, {bars})"),
         Line2D([], [], color="black", linestyle="--", marker=".", label="random k dims, mean ± sd"),
-        Line2D([], [], color="black", linestyle=":", label="all dims (band: 95% CI)"),
+        Line2D([], [], color="black", linestyle=":", label=f"all dims (band: {bars})"),
     ]
     columns = len(handles) if width >= 12 else math.ceil(len(handles) / 2)
     figure.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
@@ -137,12 +147,15 @@ def plot_score_vs_dims(summary: TaskSummary, path: Path) -> Path | None:
 def score_panels(summary: TaskSummary) -> list[tuple[str, Callable[[LayerPoolingRow], float]]]:
     """(title, row → eval score) for all dims and each best-k that has scores: one panel each."""
     panels: list[tuple[str, Callable[[LayerPoolingRow], float]]] = []
+    metric = summary.primary_metric
     if any(math.isfinite(row.full_eval) for row in summary.rows):
-        panels.append(("all dims", lambda row: row.full_eval))
+        panels.append(("all dims", lambda row: row.shown("all", row.full_eval)))
     for k in SUMMARY_KS:
         if any(k in row.best_by_k for row in summary.rows):
             label = f"best {k} dim" + ("s" if k > 1 else "")
-            panels.append((label, lambda row, k=k: row.best_eval(k, summary.primary_metric)))
+            panels.append(
+                (label, lambda row, k=k: row.shown(f"best/{k}", row.best_eval(k, metric)))
+            )
     return panels
 
 
@@ -349,9 +362,11 @@ def plot_pooling_comparison(summary: TaskSummary, path: Path) -> Path | None:
                 layers, values, rows = zip(*points, strict=True)
                 color = pooling_color(pooling, poolings)
                 intervals = [row_interval(row, k, summary.primary_metric) for row in rows]
+                key = "all" if k is None else f"best/{k}"
+                spreads = [row.spread_of(key) for row in rows]
                 axes.errorbar(
-                    layers, values, yerr=error_bars(list(values), intervals), marker="o",
-                    color=color, label=pooling, elinewidth=0.8, capsize=2,
+                    layers, values, yerr=error_bars(list(values), intervals, spreads),
+                    marker="o", color=color, label=pooling, elinewidth=0.8, capsize=2,
                 )  # fmt: skip
         axes.set_title(label)
         axes.set_xlabel("layer")
@@ -390,7 +405,7 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
         ("frozen probe, same dims (fewdims probe)", "#7f7f7f"),
         ("fine-tuning run", "#9467bd"),
     )
-    values = [(result.frozen_probe_eval, result.eval(metric)) for result in summary.finetunes]
+    values = [(result.frozen_probe_eval, result.shown(metric)) for result in summary.finetunes]
     figure = new_figure(max(5.5, 2.4 * len(labels) + 1.5), 4.8)
     axes = figure.subplots()
     for index, (name, color) in enumerate(series):
@@ -403,10 +418,14 @@ def plot_finetune(summary: TaskSummary, path: Path) -> Path | None:
                 ys.append(pair[index])
         if ys:
             yerr = None
-            if index == 1:  # the fine-tuning runs: their CI when the run kept predictions
+            if index == 1:  # the runs: ± sd over seeds, else their CI (kept predictions)
                 tuned = [r for r, pair in zip(summary.finetunes, values, strict=True)
                          if math.isfinite(pair[1])]  # fmt: skip
-                yerr = error_bars(ys, [interval_of(r.cell, "eval", metric) for r in tuned])
+                yerr = error_bars(
+                    ys,
+                    [interval_of(r.cell, "eval", metric) for r in tuned],
+                    [r.spread_of() for r in tuned],
+                )
             bars = axes.bar(xs, ys, width=0.4, label=name, color=color, yerr=yerr, capsize=3)
             axes.bar_label(bars, labels=[f"{v:.3f}" for v in ys], fontsize=8, padding=2)
     axes.set_xticks(range(len(labels)), labels, fontsize=8)
@@ -426,7 +445,8 @@ PLOT_KINDS: tuple[PlotKind, ...] = (
         "Score vs number of dims",
         "Score vs number of dims per layer: greedy selection (solid, 95% CI error bars), "
         "random k-dim subsets (dashed mean, band ± 1 sd) and all dims (dotted, band = its "
-        "95% CI).",
+        "95% CI). Results repeated over seeds show the mean over seeds, with ± 1 sd over "
+        "seeds as error bars and band.",
         plot_score_vs_dims,
         "No greedy or random-k results; re-run `fewdims probe` including the `greedy` and "
         "`random` methods to get the score-vs-dims curves.",
@@ -458,15 +478,17 @@ PLOT_KINDS: tuple[PlotKind, ...] = (
         "pooling_comparison",
         "Pooling comparison",
         "Token vector comparison: cls vs mean vs maxnorm pooling across layers (error bars: "
-        "95% bootstrap CI over eval examples).",
+        "95% bootstrap CI over eval examples; mean ± 1 sd over seeds for results repeated "
+        "over seeds).",
         plot_pooling_comparison,
         "Only one pooling was probed; probe more than one (cls, mean, maxnorm) to compare them.",
     ),
     PlotKind(
         "finetune",
         "Frozen vs fine-tuned",
-        "Frozen-encoder probe (from `fewdims probe`) vs the fine-tuning run on the same dims; "
-        "the y axis starts near the lowest bar, so read the printed values.",
+        "Frozen-encoder probe (from `fewdims probe`) vs the fine-tuning run on the same dims "
+        "(error bars: 95% CI, or ± 1 sd over seeds for a run repeated over seeds, whose bar "
+        "is the mean); the y axis starts near the lowest bar, so read the printed values.",
         plot_finetune,
         "No fine-tuning results for this task; run `fewdims finetune` with the selected dims "
         "and pass its results file to `fewdims report` to add this comparison.",

@@ -19,7 +19,9 @@ from probe.report.inputs import LoadedResults
 MISSING = "—"
 MAX_VALUE_CHARS = 300
 # Top-level keys already shown by a headline line (or by data files / seeds).
-SHOWN_KEYS = frozenset({"model", "weights_sha256", "weights_sha256_after", "seed", "seconds"})
+SHOWN_KEYS = frozenset(
+    {"model", "weights_sha256", "weights_sha256_after", "seed", "seeds", "seconds"}
+)
 
 
 def provenance_section(loaded: Sequence[LoadedResults]) -> list[Block]:
@@ -87,12 +89,15 @@ def data_files(provenance: dict[str, Any]) -> list[str]:
 
 
 def seeds(provenance: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """``(dotted.path, value)`` for every ``seed`` key, at any depth (sweep and search seeds)."""
-    found = []
+    """``(dotted.path, value)`` for every ``seed`` key, at any depth (sweep and search seeds),
+    and every ``seeds`` list (a run repeated over seeds), shown as ``0, 1, 2``."""
+    found: list[tuple[str, Any]] = []
     for key, value in provenance.items():
         path = f"{prefix}{key}"
         if key == "seed" and not isinstance(value, (dict, list)):
             found.append((path, value))
+        elif key == "seeds" and isinstance(value, list) and value:
+            found.append((path, ", ".join(map(str, value))))
         elif isinstance(value, dict):
             found.extend(seeds(value, prefix=f"{path}."))
     return found

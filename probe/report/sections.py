@@ -31,6 +31,8 @@ from probe.report.uncertainty import (
     interval_of,
     score_with_interval,
 )
+from probe.seeds import SeedSpread
+from probe.stats.bootstrap import Interval
 from probe.vocabulary import TOKEN_ROWS
 
 MISSING = "—"
@@ -111,6 +113,7 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
                 f"{HOW_TO_GET_CIS}."
             )
         )
+    blocks.extend(_seeds_note(summary))
     if not summary.rows:
         blocks.append(Paragraph("No probe results for this task; run `fewdims probe` first."))
     else:
@@ -136,16 +139,52 @@ def task_section(summary: TaskSummary, plots: dict[str, Path | None]) -> list[Bl
     return blocks
 
 
+def _seeds_note(summary: TaskSummary) -> list[Block]:
+    """How to read a section whose probes or fine-tuning runs were repeated over seeds."""
+    repeated = [result for result in summary.finetunes if result.spread_of() is not None]
+    if not (summary.seeds or repeated):
+        return []
+    parts = []
+    if summary.seeds:
+        seeds = ", ".join(map(str, summary.seeds))
+        parts.append(
+            f"The probe sweep was repeated over {len(summary.seeds)} inner-split seeds "
+            f"({seeds}; the {summary.eval_split} split is the same for all): each seed chose "
+            "its own dims on its own validation split, and a probe score reads **mean ± sd "
+            "(n seeds)** over those choices, with each seed's dims in seed order. CIs, the "
+            "claims, the headline's choice of layer, the random / control baselines and the "
+            f"pair / per-dim figures use seed {summary.seeds[0]}'s cells."
+        )
+    if repeated:
+        parts.append(
+            "Fine-tuning rows marked with seeds are one run repeated per seed (head init, "
+            "data order, dropout): **mean ± sd (n seeds)**, their seconds the mean per seed."
+        )
+    parts.append(
+        "sd is the sample standard deviation over seeds (ddof = 1); plots draw it as error "
+        "bars (± 1 sd) where several seeds exist, and 95% bootstrap CIs elsewhere."
+    )
+    return [Paragraph(" ".join(parts))]
+
+
+def _score_text(value: float, interval: Interval | None, spread: SeedSpread | None) -> str:
+    """A score as every table prints it: mean ± sd over seeds, else the score with its CI."""
+    return spread.text() if spread is not None else score_with_interval(value, interval)
+
+
+def _seed_dims(dims_by_seed: Sequence[Sequence[int]]) -> str:
+    """Each seed's dims in seed order, ``[3, 8] / [3, 8] / [1, 8]``."""
+    return " / ".join(format_dims(dims) if dims else MISSING for dims in dims_by_seed)
+
+
 def _headline(summary: TaskSummary) -> str:
     metric = summary.primary_metric
     parts = []
     best_full = summary.best_row(None)
     if best_full is not None:
         interval = interval_of(best_full.full_cell, "eval", metric)
-        parts.append(
-            f"all dims {score_with_interval(best_full.full_eval, interval)} "
-            f"(layer {best_full.layer} / {best_full.pooling})"
-        )
+        score = _score_text(best_full.full_eval, interval, best_full.spread_of("all"))
+        parts.append(f"all dims {score} (layer {best_full.layer} / {best_full.pooling})")
     for k in SUMMARY_KS:
         row = summary.best_row(k)
         if row is None:
@@ -158,9 +197,13 @@ def _headline(summary: TaskSummary) -> str:
             else ""
         )
         interval = interval_of(subset.cell, subset.key, metric)
+        spread = row.spread_of(f"best/{k}")
+        dims = (
+            _seed_dims(row.best_dims_by_seed[k]) if spread is not None else format_dims(subset.dims)
+        )
         parts.append(
-            f"{k} dim{'s' if k > 1 else ''} {score_with_interval(subset.eval(metric), interval)} "
-            f"(layer {row.layer} / {row.pooling}, dims {format_dims(subset.dims)}, "
+            f"{k} dim{'s' if k > 1 else ''} {_score_text(subset.eval(metric), interval, spread)} "
+            f"(layer {row.layer} / {row.pooling}, dims {dims}, "
             f"{subset.method}{versus})"
         )
     if not parts:
@@ -185,29 +228,36 @@ def _summary_table(summary: TaskSummary) -> Table:
     columns += [f"best {k} dim{'s' if k > 1 else ''} [dims]" for k in ks]
     if has_finetune:
         columns.append("fine-tuned")
-    best_full = _column_best([row.full_eval for row in summary.rows])
-    best_k = {k: _column_best([row.best_eval(k, metric) for row in summary.rows]) for k in ks}
+    best_full = _column_best([row.shown("all", row.full_eval) for row in summary.rows])
+    best_k = {
+        k: _column_best([row.shown(f"best/{k}", row.best_eval(k, metric)) for row in summary.rows])
+        for k in ks
+    }
     best_tuned = _column_best(
-        [row.finetuned.eval(metric) if row.finetuned else math.nan for row in summary.rows]
+        [row.finetuned.shown(metric) if row.finetuned else math.nan for row in summary.rows]
     )
     table_rows = []
     chosen_on_eval = False
     for row in summary.rows:
-        full_text = score_with_interval(row.full_eval, interval_of(row.full_cell, "eval", metric))
+        full_spread = row.spread_of("all")
+        full_interval = interval_of(row.full_cell, "eval", metric)
+        full_text = _score_text(row.full_eval, full_interval, full_spread)
         cells = [
             TableCell(str(row.layer)),
             TableCell(row.pooling),
-            TableCell(full_text, row.full_eval == best_full),
+            TableCell(full_text, row.shown("all", row.full_eval) == best_full),
         ]
         for k in ks:
             subset = row.best_by_k.get(k)
-            score = subset.eval(metric) if subset else math.nan
-            text = (
-                f"{score_with_interval(score, interval_of(subset.cell, subset.key, metric))} "
-                f"{format_dims(subset.dims)}"
-                if subset
-                else MISSING
-            )
+            spread = row.spread_of(f"best/{k}")
+            score = row.shown(f"best/{k}", subset.eval(metric) if subset else math.nan)
+            if spread is not None:
+                text = f"{spread.text()} {_seed_dims(row.best_dims_by_seed[k])}"
+            elif subset:
+                interval = interval_of(subset.cell, subset.key, metric)
+                text = f"{score_with_interval(score, interval)} {format_dims(subset.dims)}"
+            else:
+                text = MISSING
             if subset and not math.isfinite(subset.validation):
                 text += NO_VALIDATION_MARK
                 chosen_on_eval = True
@@ -219,6 +269,12 @@ def _summary_table(summary: TaskSummary) -> Table:
         f"{metric} on {summary.eval_split} [95% bootstrap CI over {summary.eval_split} "
         "examples], one row per layer and pooling."
     )
+    if summary.seeds:
+        caption += (
+            f" Over {len(summary.seeds)} inner-split seeds: mean ± sd (n seeds) of each seed's "
+            "own choice, its dims listed per seed (seeds "
+            f"{', '.join(map(str, summary.seeds))})."
+        )
     if any(row.pooling == TOKEN_ROWS for row in summary.rows):
         caption += (
             f" `{TOKEN_ROWS}` rows are scored per word token (each token's vector predicts its "
@@ -236,10 +292,11 @@ def _summary_table(summary: TaskSummary) -> Table:
 def _finetuned_cell(row: LayerPoolingRow, metric: str, best: float) -> TableCell:
     if row.finetuned is None:
         return TableCell(MISSING)
-    score = row.finetuned.eval(metric)
-    k = len(row.finetuned.dims)
-    text = score_with_interval(score, interval_of(row.finetuned.cell, "eval", metric))
-    return TableCell(f"{text} ({k or 'all'} dims)", score == best)
+    result = row.finetuned
+    k = len(result.dims)
+    interval = interval_of(result.cell, "eval", metric)
+    text = _score_text(result.eval(metric), interval, result.spread_of())
+    return TableCell(f"{text} ({k or 'all'} dims)", result.shown(metric) == best)
 
 
 def _baseline_blocks(summary: TaskSummary) -> list[Block]:
@@ -326,7 +383,7 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
     columns += ["epochs", "seconds"]
     table_rows = []
     for result in summary.finetunes:
-        tuned = result.eval(metric)
+        tuned = result.shown(metric)
         gain = tuned - result.frozen_probe_eval
         encoder = {True: "frozen", False: "trained", None: MISSING}[result.frozen_encoder]
         frozen_text = format_score(result.frozen_probe_eval)
@@ -340,7 +397,13 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
             TableCell(encoder),
             TableCell(result.head or MISSING),
             TableCell(frozen_text),
-            TableCell(score_with_interval(tuned, interval_of(result.cell, "eval", metric))),
+            TableCell(
+                _score_text(
+                    result.eval(metric),
+                    interval_of(result.cell, "eval", metric),
+                    result.spread_of(),
+                )
+            ),
             TableCell(f"{gain:+.3f}" if math.isfinite(gain) else MISSING),
         ]
         if has_forgetting:
@@ -377,6 +440,12 @@ def _finetune_blocks(summary: TaskSummary) -> list[Block]:
             label_columns=6,
             caption=f"{metric} on {summary.eval_split}; frozen probe = the probe on the same "
             "dims with the encoder frozen"
+            + (
+                "; a run repeated over seeds shows mean ± sd (n seeds), its gain from the mean "
+                "and its seconds per seed (mean)"
+                if any(result.spread_of() is not None for result in summary.finetunes)
+                else ""
+            )
             + (
                 "; forgetting = this task's score right after its own stage minus its score "
                 "after the later stage named in the row."

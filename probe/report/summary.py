@@ -13,6 +13,13 @@ module answers it per (layer, pooling) row:
   selectivity at each k, as the results file recorded them.
 
 Scores are the task's primary metric unless a caller asks for another one.
+
+Seeds: when probe results repeat the sweep over several inner-split seeds (``--seeds``), the
+rows are built from the first seed's cells (so CIs, claims and the single-cell figures read
+one consistent sweep), and each row also gets, in ``spread``, the same numbers computed from
+every seed's own cells — each seed choosing its own best subset on its own validation split
+— as a :class:`~probe.seeds.SeedSpread` (mean ± sample sd over seeds). Fine-tuning cells of
+one run repeated over seeds become one :class:`FinetuneResult` with such a spread.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 
 from probe.report.inputs import TaskGroup
 from probe.results import ResultCell
+from probe.seeds import SeedSpread, cell_seeds
 from probe.vocabulary import TOKEN_ROWS
 
 SUMMARY_KS: tuple[int, ...] = (1, 2, 3)
@@ -83,10 +91,25 @@ class LayerPoolingRow:
     greedy_curve: list[tuple[int, float]] = field(default_factory=list)  # (k, eval primary)
     greedy_cell: ResultCell | None = field(default=None, repr=False)  # steps/<k-1> = k dims
     finetuned: FinetuneResult | None = None
+    # Over seeds (several-seed results only): "all", "best/<k>" and "greedy/<k>" -> spread of
+    # the eval primary metric; best_dims_by_seed[k] = each seed's own best k dims.
+    spread: dict[str, SeedSpread] = field(default_factory=dict)
+    best_dims_by_seed: dict[int, list[tuple[int, ...]]] = field(default_factory=dict)
 
     def best_eval(self, k: int, metric: str) -> float:
         subset = self.best_by_k.get(k)
         return subset.eval(metric) if subset else math.nan
+
+    def spread_of(self, key: str) -> SeedSpread | None:
+        """The spread over seeds of ``key`` ("all", "best/2", "greedy/3") when two or more
+        seeds scored it; None otherwise (a single-seed number is shown as it is)."""
+        spread = self.spread.get(key)
+        return spread if spread is not None and spread.n > 1 else None
+
+    def shown(self, key: str, value: float) -> float:
+        """What tables and plots show for ``key``: the mean over seeds, else ``value``."""
+        spread = self.spread_of(key)
+        return spread.mean if spread is not None else value
 
 
 @dataclass
@@ -113,9 +136,23 @@ class FinetuneResult:
     frozen_probe_eval: float = math.nan
     frozen_probe_source: str = ""
     cell: ResultCell | None = field(default=None, repr=False)
+    # A run repeated over seeds: every seed's cell (first = ``cell``, whose numbers the fields
+    # above hold) and the spread of the primary eval metric; ``seconds`` is then the mean.
+    seed_cells: list[ResultCell] = field(default_factory=list, repr=False)
+    spread: SeedSpread | None = None
 
     def eval(self, metric: str) -> float:
         return _as_float(self.eval_scores.get(metric))
+
+    def spread_of(self) -> SeedSpread | None:
+        """The spread of the primary metric over seeds, when two or more seeds scored it."""
+        return self.spread if self.spread is not None and self.spread.n > 1 else None
+
+    def shown(self, metric: str) -> float:
+        """The score tables and plots show for the section's primary ``metric``: the mean
+        over seeds, else the one run's score."""
+        spread = self.spread_of()
+        return spread.mean if spread is not None else self.eval(metric)
 
 
 @dataclass
@@ -129,6 +166,7 @@ class TaskSummary:
     rows: list[LayerPoolingRow]
     finetunes: list[FinetuneResult]
     probe_eval_examples: int | None = None  # size of the eval cache the probes were scored on
+    seeds: tuple[int, ...] = ()  # inner-split seeds of the probe cells (() = a single sweep)
 
     @property
     def task(self) -> str:
@@ -168,10 +206,15 @@ class TaskSummary:
 def summarize(group: TaskGroup) -> TaskSummary:
     """Build a task section's numbers from the group's cells."""
     primary = group.primary_metric
-    cells = _merge_cells(group)
+    seeds = cell_seeds(cell for item in group.probe_files for cell in item.results.cells)
+    cells = _merge_cells(group, seeds[0] if seeds else None)
     keys = sorted({(layer, pooling) for (layer, pooling, _) in cells}, key=_row_order)
     rows = [_summarize_row(layer, pooling, cells, primary) for layer, pooling in keys]
     rows = [row for row in rows if _row_has_numbers(row)]
+    if len(seeds) > 1:
+        per_seed = {seed: _merge_cells(group, seed, exact=True) for seed in seeds}
+        for row in rows:
+            _attach_spread(row, per_seed, primary)
     finetunes = _summarize_finetunes(group, cells, primary)
     for result in (result for result in finetunes if result.own_stage):
         for row in rows:
@@ -195,7 +238,29 @@ def summarize(group: TaskGroup) -> TaskSummary:
             ),
             None,
         ),
+        seeds=seeds if len(seeds) > 1 else (),
     )
+
+
+def _attach_spread(
+    row: LayerPoolingRow,
+    per_seed: dict[int, dict[tuple[int, str, str], ResultCell]],
+    primary: str,
+) -> None:
+    """The row's numbers recomputed from each seed's own cells, as spreads over seeds."""
+    seeds = list(per_seed)
+    seed_rows = [_summarize_row(row.layer, row.pooling, per_seed[seed], primary) for seed in seeds]
+    row.spread["all"] = SeedSpread.of(seeds, [seed_row.full_eval for seed_row in seed_rows])
+    for k in sorted({k for seed_row in seed_rows for k in seed_row.best_by_k}):
+        row.spread[f"best/{k}"] = SeedSpread.of(
+            seeds, [seed_row.best_eval(k, primary) for seed_row in seed_rows]
+        )
+        row.best_dims_by_seed[k] = [
+            seed_row.best_by_k[k].dims if k in seed_row.best_by_k else () for seed_row in seed_rows
+        ]
+    curves = [dict(seed_row.greedy_curve) for seed_row in seed_rows]
+    for k in sorted({k for curve in curves for k in curve}):
+        row.spread[f"greedy/{k}"] = SeedSpread.of(seeds, [curve.get(k) for curve in curves])
 
 
 def subsets_in(cell: ResultCell, primary: str) -> list[Subset]:
@@ -244,12 +309,19 @@ def primary_eval(record: dict[str, Any], primary: str) -> float:
     return _as_float(scores)
 
 
-def _merge_cells(group: TaskGroup) -> dict[tuple[int, str, str], ResultCell]:
-    """Probe cells of every file in the group; a later file's cell replaces an earlier one."""
+def _merge_cells(
+    group: TaskGroup, seed: int | None = None, *, exact: bool = False
+) -> dict[tuple[int, str, str], ResultCell]:
+    """Probe cells of every file in the group; a later file's cell replaces an earlier one.
+
+    Of several-seed results only seed ``seed``'s cells count; cells without a seed (single-
+    seed files) join them unless ``exact``.
+    """
     cells: dict[tuple[int, str, str], ResultCell] = {}
     for item in group.probe_files:
         for cell in item.results.cells:
-            cells[(cell.layer, cell.pooling, cell.method)] = cell
+            if cell.seed == seed or (cell.seed is None and not exact):
+                cells[(cell.layer, cell.pooling, cell.method)] = cell
     return cells
 
 
@@ -300,8 +372,14 @@ def _summarize_finetunes(
     """One entry per fine-tuning cell of the group, in file order (``details`` per the
     ``finetune`` convention of ``probe.results``: stage, frozen, head, task, trained_on, ...)."""
     results = []
-    for index, (_, cell) in enumerate(group.finetune_cells):
+    repeated: dict[tuple[int, Any, int, str], FinetuneResult] = {}
+    for index, (item, cell) in enumerate(group.finetune_cells):
         details = cell.details
+        if cell.seed is not None:
+            key = (id(item), details.get("stage"), cell.layer, cell.pooling)
+            if key in repeated:  # another seed of a run already listed
+                repeated[key].seed_cells.append(cell)
+                continue
         stage = details.get("stage") or f"stage {index + 1}"
         dims_text = f"{len(cell.dims)} dims" if cell.dims else "all dims"
         frozen = details.get("frozen")
@@ -325,7 +403,19 @@ def _summarize_finetunes(
         result.frozen_probe_eval, result.frozen_probe_source = _frozen_probe_score(
             result, details, cells, primary
         )
+        if cell.seed is not None:
+            result.seed_cells.append(cell)
+            repeated[key] = result
         results.append(result)
+    for result in repeated.values():
+        seed_cells = result.seed_cells
+        result.spread = SeedSpread.of(
+            [int(cell.seed or 0) for cell in seed_cells],
+            [cell.scores.get("eval", {}).get(primary) for cell in seed_cells],
+        )
+        result.seconds = sum(float(cell.seconds or 0.0) for cell in seed_cells) / len(seed_cells)
+        if len(seed_cells) > 1:
+            result.label += f" · seeds {', '.join(str(cell.seed) for cell in seed_cells)}"
     return results
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from probe.report.inputs import LoadedResults
 from probe.report.summary import LayerPoolingRow
 from probe.results import ResultCell
+from probe.seeds import SeedSpread
 from probe.stats.bootstrap import (
     BootstrapSpec,
     Interval,
@@ -112,12 +113,28 @@ def greedy_intervals(row: LayerPoolingRow, metric: str) -> dict[int, Interval]:
     return found
 
 
-def error_bars(values: list[float], intervals: list[Interval | None]) -> np.ndarray | None:
-    """matplotlib ``yerr`` (2, n) from intervals around values; None when none is defined."""
-    if not any(interval is not None and interval.defined for interval in intervals):
+def error_bars(
+    values: list[float],
+    intervals: list[Interval | None],
+    spreads: list[SeedSpread | None] | None = None,
+) -> np.ndarray | None:
+    """matplotlib ``yerr`` (2, n) around values; None when no point has a bar.
+
+    A point with a spread over seeds (two or more) gets ± 1 sample sd; otherwise its
+    interval's distance below and above the value. ``values`` of spread points are their
+    means (the caller's to pass).
+    """
+    spreads = spreads or [None] * len(values)
+    has_sd = [spread is not None and spread.n > 1 for spread in spreads]
+    has_ci = [interval is not None and interval.defined for interval in intervals]
+    if not any(has_sd) and not any(has_ci):
         return None
     below, above = [], []
-    for value, interval in zip(values, intervals, strict=True):
+    for value, interval, spread, sd_bar in zip(values, intervals, spreads, has_sd, strict=True):
+        if sd_bar and spread is not None:
+            below.append(spread.sd)
+            above.append(spread.sd)
+            continue
         defined = interval is not None and interval.defined and math.isfinite(value)
         below.append(max(value - interval.low, 0.0) if defined else 0.0)
         above.append(max(interval.high - value, 0.0) if defined else 0.0)
