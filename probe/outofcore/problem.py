@@ -96,13 +96,18 @@ class StreamProblem:
         C: float = 1.0,
         alpha: float = 1.0,
         balanced: bool = True,
+        groups: np.ndarray | None = None,
     ) -> StreamProblem:
-        """Split the examples, then one pass for column statistics and per-part row counts."""
+        """Split the examples, then one pass for column statistics and per-part row counts.
+
+        ``groups`` (n_train_examples,): "examples" that must share a side of the inner split
+        (word rows: their sentence), or None.
+        """
         dtype = np.float64 if kind == "regression" else np.int64
         train_labels = np.asarray(train_labels, dtype=dtype)
         eval_labels = np.asarray(eval_labels, dtype=dtype)
         n_classes = 1 if kind == "regression" else n_classes
-        _, validation_rows = inner_split(train_labels, kind, seed, validation_fraction)
+        _, validation_rows = inner_split(train_labels, kind, seed, validation_fraction, groups)
         is_validation = np.zeros(train_labels.size, dtype=bool)
         is_validation[validation_rows] = True
         mean, scale, counts = _train_pass(train, train_labels, is_validation, max(n_classes, 1))

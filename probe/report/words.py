@@ -87,7 +87,7 @@ def _facts(provenance: dict[str, Any]) -> str:
         )
     if labels["rare_train_labels"]:
         rare = ", ".join(f"{name} ({count})" for name, count in labels["rare_train_labels"].items())
-        text += f"Train labels with fewer than 2 words, left out: {rare}. "
+        text += f"Train labels with words in fewer than 2 sentences, left out: {rare}. "
     dropped = provenance["eval_cache"].get("words", {}).get("n_truncated", 0)
     dropped_train = provenance["train_cache"].get("words", {}).get("n_truncated", 0)
     text += (

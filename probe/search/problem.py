@@ -4,7 +4,8 @@ Every search method works on a :class:`Problem`. It fixes the protocol once, so 
 get it wrong:
 
 * the training cache's rows are split (seeded, stratified for classification) into a *fit*
-  part and an inner *validation* part; subsets, C and every other choice are made by fitting
+  part and an inner *validation* part — rows of one group (the words of one sentence) on
+  the same side; subsets, C and every other choice are made by fitting
   on *fit* and scoring on *validation*;
 * the chosen probe is then refit on all training rows and scored on the *eval* cache, which
   nothing was selected on;
@@ -76,11 +77,13 @@ class Problem:
         C: float = 1.0,
         alpha: float = 1.0,
         balanced: bool = True,
+        groups: np.ndarray | None = None,
     ) -> Problem:
         """Split, reorder and standardise; ``x_train`` may be consumed (it is copied once).
 
-        ``n_classes`` is ignored for regression. Raises ``DataError`` for shapes or labels
-        no probe can use.
+        ``n_classes`` is ignored for regression. ``groups`` (n_train,): training rows that
+        must share a side of the inner split (the sentence of each word row), or None.
+        Raises ``DataError`` for shapes or labels no probe can use.
         """
         x_train = np.asarray(x_train)
         x_eval = np.asarray(x_eval)
@@ -91,6 +94,8 @@ class Problem:
             )
         if len(y_train) != x_train.shape[0] or len(y_eval) != x_eval.shape[0]:
             raise DataError("Labels and feature rows differ in number; the cache is inconsistent.")
+        if groups is not None and len(groups) != x_train.shape[0]:
+            raise DataError("Row groups and training rows differ in number; pass one per row.")
         if not 0.0 < validation_fraction < 1.0:
             raise DataError(f"validation_fraction must lie in (0, 1), got {validation_fraction}.")
         if kind == "regression":
@@ -100,7 +105,7 @@ class Problem:
         else:
             y_train = np.asarray(y_train, dtype=np.int64)
             y_eval = np.asarray(y_eval, dtype=np.int64)
-        fit_rows, validation_rows = inner_split(y_train, kind, seed, validation_fraction)
+        fit_rows, validation_rows = inner_split(y_train, kind, seed, validation_fraction, groups)
         order = np.concatenate([fit_rows, validation_rows])
         features = np.asarray(x_train[order], dtype=np.float32)  # (n_train, D), the one copy
         mean, scale = column_stats(features)
@@ -206,13 +211,24 @@ class Problem:
 
 
 def inner_split(
-    labels: np.ndarray, kind: str, seed: int, validation_fraction: float
+    labels: np.ndarray,
+    kind: str,
+    seed: int,
+    validation_fraction: float,
+    groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded fit / validation row indices, stratified by class for classification.
 
-    Depends only on the labels and the seed, so every layer and pooling of a cache is
-    searched on the same rows. Each part keeps at least one example of every class.
+    Depends only on the labels, the groups and the seed, so every layer and pooling of a
+    cache is searched on the same rows. Each part keeps at least one example of every class.
+
+    ``groups`` (n,): rows that must fall on the same side (word rows of one sentence), else
+    None (every row its own group, the sentence-level split). A validation row whose
+    sentence-mates were fitted would let the search pick dims on the sentence it was fitted
+    on; see :func:`grouped_split` for how groups are split.
     """
+    if groups is not None:
+        return grouped_split(labels, groups, kind, seed, validation_fraction)
     rng = np.random.default_rng(seed)
     n_rows = len(labels)
     if kind == "regression":
@@ -233,6 +249,102 @@ def inner_split(
     fit_mask = np.ones(n_rows, dtype=bool)
     fit_mask[validation_rows] = False
     return np.flatnonzero(fit_mask), validation_rows
+
+
+def grouped_split(
+    labels: np.ndarray, groups: np.ndarray, kind: str, seed: int, validation_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`inner_split` with whole groups on each side -> (fit rows, validation rows).
+
+    Classification: groups are visited in a seeded random order, groups holding the rarest
+    classes first, and one goes to validation when that brings the validation part's class
+    counts closer to their targets (``validation_fraction`` of each class, at least 1, as
+    the ungrouped split takes), closeness measured relative to each class's size. Then
+    every class is given a fit row (a validation group holding it moves back, the smallest
+    first), and every class a validation row where a fit group can move without leaving any
+    class without fit rows. So the fit part holds every class; the validation part holds
+    every class unless the class's groups cannot be parted that way. A class needs rows in
+    at least 2 groups. Regression: whole groups in seeded order until the fraction is met.
+    """
+    labels = np.asarray(labels)
+    _, group_of_row = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = int(group_of_row.max()) + 1 if group_of_row.size else 0
+    if n_groups < 2:
+        raise DataError(
+            f"The training rows come from {n_groups} sentence(s); the inner validation split "
+            "keeps each sentence on one side and needs at least 2. Use a larger training file."
+        )
+    rng = np.random.default_rng(seed)
+    rows_per_group = np.bincount(group_of_row, minlength=n_groups)
+    if kind == "regression":
+        order = rng.permutation(n_groups)
+        target = max(1, round(validation_fraction * labels.size))
+        taken = int(np.searchsorted(np.cumsum(rows_per_group[order]), target)) + 1
+        in_validation = np.zeros(n_groups, dtype=bool)
+        in_validation[order[: min(taken, n_groups - 1)]] = True
+        return _rows_of(in_validation, group_of_row)
+    classes, class_of_row = np.unique(labels, return_inverse=True)
+    counts = np.zeros((n_groups, classes.size), dtype=np.int64)  # (groups, classes) rows
+    np.add.at(counts, (group_of_row, class_of_row), 1)
+    present = counts > 0
+    groups_per_class = present.sum(axis=0)
+    if np.any(groups_per_class < 2):
+        label = classes[int(np.argmin(groups_per_class))]
+        raise DataError(
+            f"Class {label} occurs in 1 training sentence only; the inner validation split keeps "
+            "each sentence on one side and needs every class in at least 2. Use a larger "
+            "training file."
+        )
+    totals = counts.sum(axis=0)
+    targets = np.minimum(np.maximum(1, np.round(validation_fraction * totals)), totals - 1)
+    weight = 1.0 / totals.astype(np.float64) ** 2
+    order = rng.permutation(n_groups)
+    rarity = np.where(present, groups_per_class, n_groups + 1).min(axis=1)
+    order = order[np.argsort(rarity[order], kind="stable")]
+    in_validation = np.zeros(n_groups, dtype=bool)
+    validation = np.zeros(classes.size, dtype=np.float64)
+    # one group after another: each decision depends on the ones before (greedy, serial)
+    for group in order:
+        added = counts[group]
+        columns = np.flatnonzero(added)
+        gain = added[columns] * (2.0 * (validation[columns] - targets[columns]) + added[columns])
+        if float(weight[columns] @ gain) < 0.0:
+            in_validation[group] = True
+            validation[columns] += added[columns]
+    _give_every_class_fit_rows(in_validation, counts, rows_per_group)
+    _give_classes_validation_rows(in_validation, counts, rows_per_group)
+    return _rows_of(in_validation, group_of_row)
+
+
+def _give_every_class_fit_rows(
+    in_validation: np.ndarray, counts: np.ndarray, rows_per_group: np.ndarray
+) -> None:
+    """Move validation groups back to fit until every class has a fit row (in place)."""
+    for label in range(counts.shape[1]):
+        if counts[~in_validation, label].sum() > 0:
+            continue
+        holders = np.flatnonzero(in_validation & (counts[:, label] > 0))
+        in_validation[holders[np.argmin(rows_per_group[holders])]] = False
+
+
+def _give_classes_validation_rows(
+    in_validation: np.ndarray, counts: np.ndarray, rows_per_group: np.ndarray
+) -> None:
+    """Move a fit group to validation for each class without validation rows, where one can
+    move without emptying any class's fit part (in place)."""
+    for label in range(counts.shape[1]):
+        if counts[in_validation, label].sum() > 0:
+            continue
+        fit_counts = counts[~in_validation].sum(axis=0)
+        holders = np.flatnonzero(~in_validation & (counts[:, label] > 0))
+        movable = holders[np.all(fit_counts[None, :] - counts[holders] > 0, axis=1)]
+        if movable.size:
+            in_validation[movable[np.argmin(rows_per_group[movable])]] = True
+
+
+def _rows_of(in_validation: np.ndarray, group_of_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    validation_row = in_validation[group_of_row]
+    return np.flatnonzero(~validation_row), np.flatnonzero(validation_row)
 
 
 class ColumnMoments:

@@ -1,11 +1,16 @@
 """Word rows of a train and an eval cache as one multi-class probing problem.
 
 The two caches have their own label vocabularies (each file's tags), so labels are matched
-*by name*. The probe's classes are the train labels with at least ``MIN_TRAIN_ROWS`` kept
-words (the inner validation split needs two per class); rarer train words are left out and
-counted. Eval words whose label is not among the classes cannot be predicted right by any
-probe: they are left out of scoring and counted per label (``LabelPlan.unseen_eval``), so a
-report can say how many there were — never a crash.
+*by name*. The probe's classes are the train labels whose kept words lie in at least
+``MIN_TRAIN_SENTENCES`` sentences; words of rarer train labels are left out and counted.
+Why sentences: the inner fit / validation split keeps the words of one sentence on one
+side (``LabelPlan.train_sentences`` are its groups) — a dim chosen on validation words
+whose sentence-mates were fitted would be chosen on the fitted sentence — so a class needs
+two sentences to have words on both sides.
+
+Eval words whose label is not among the classes cannot be predicted right by any probe:
+they are left out of scoring and counted per label (``LabelPlan.unseen_eval``), so a report
+can say how many there were — never a crash.
 
 Label names: ``upos``, ``xpos``, ``deprel`` (the universal relation: ``nmod:poss`` counts as
 ``nmod``, 37 classes in UD v2) and ``deprel_full`` (with subtypes).
@@ -25,7 +30,7 @@ from probe.search.problem import Problem, inner_split
 from probe.words.rows import kept_words, word_rows
 
 LABELS: tuple[str, ...] = ("upos", "xpos", "deprel", "deprel_full")
-MIN_TRAIN_ROWS = 2
+MIN_TRAIN_SENTENCES = 2
 WORD_METRICS: tuple[str, ...] = ("accuracy", "f1_macro")
 
 
@@ -53,8 +58,10 @@ class LabelPlan:
     """How word labels of both caches become class indices.
 
     ``classes``: class names (index = class). ``train_rows`` / ``eval_rows``: the kept-word
-    rows of each cache that take part; ``y_train`` / ``y_eval`` their classes.
-    ``rare_train``: {label: words} left out of training (fewer than MIN_TRAIN_ROWS);
+    rows of each cache that take part; ``y_train`` / ``y_eval`` their classes;
+    ``train_sentences`` (n_train_rows,) the example (sentence) of each train row, the groups
+    of the inner split. ``rare_train``: {label: words} left out of training (words in fewer
+    than MIN_TRAIN_SENTENCES sentences);
     ``unseen_eval``: {label: words} of eval labels the probe has no class for.
     """
 
@@ -64,6 +71,7 @@ class LabelPlan:
     eval_rows: np.ndarray
     y_train: np.ndarray
     y_eval: np.ndarray
+    train_sentences: np.ndarray
     rare_train: dict[str, int] = field(default_factory=dict)
     unseen_eval: dict[str, int] = field(default_factory=dict)
 
@@ -80,19 +88,29 @@ class LabelPlan:
         }
 
 
+def kept_word_sentences(cache: Cache) -> np.ndarray:
+    """(n_kept_words,) int64: the example (sentence) index of each kept word."""
+    example_of_word = np.repeat(np.arange(cache.n_examples), np.diff(cache.word_offsets))
+    return example_of_word[kept_words(cache)]
+
+
 def plan_labels(train: Cache, evaluation: Cache, label: str) -> LabelPlan:
     """Match the caches' labels by name; see the module docstring."""
     train_names = label_strings(train, label)
     eval_names = label_strings(evaluation, label)
+    sentences = kept_word_sentences(train)
     counts = Counter(train_names.tolist())
-    classes = sorted(name for name, count in counts.items() if count >= MIN_TRAIN_ROWS)
+    pairs = set(zip(train_names.tolist(), sentences.tolist(), strict=True))
+    sentence_counts = Counter(name for name, _ in pairs)  # sentences holding each label
+    classes = sorted(name for name in counts if sentence_counts[name] >= MIN_TRAIN_SENTENCES)
     if len(classes) < 2:
         raise DataError(
-            f"The train cache {train.path} has {len(classes)} {label} label(s) with at least "
-            f"{MIN_TRAIN_ROWS} words; a probe needs two. Use a larger training treebank file."
+            f"The train cache {train.path} has {len(classes)} {label} label(s) with words in at "
+            f"least {MIN_TRAIN_SENTENCES} sentences; a probe needs two. Use a larger training "
+            "treebank file."
         )
     index = {name: code for code, name in enumerate(classes)}
-    rare = {name: count for name, count in sorted(counts.items()) if count < MIN_TRAIN_ROWS}
+    rare = {name: count for name, count in sorted(counts.items()) if name not in index}
     train_rows = np.flatnonzero([name in index for name in train_names])
     eval_known = np.array([name in index for name in eval_names], dtype=bool)
     unseen = Counter(eval_names[~eval_known].tolist())
@@ -109,17 +127,20 @@ def plan_labels(train: Cache, evaluation: Cache, label: str) -> LabelPlan:
         eval_rows=eval_rows,
         y_train=np.array([index[name] for name in train_names[train_rows]], dtype=np.int64),
         y_eval=np.array([index[name] for name in eval_names[eval_rows]], dtype=np.int64),
+        train_sentences=sentences[train_rows],
         rare_train=rare,
         unseen_eval=dict(sorted(unseen.items())),
     )
 
 
-def train_row_order(y_train: np.ndarray, seed: int, validation_fraction: float) -> np.ndarray:
-    """The row order :meth:`Problem.from_arrays` uses (fit rows, then validation rows).
-
-    Control labels must follow the same reordering as the real ones.
+def train_row_order(plan: LabelPlan, seed: int, validation_fraction: float) -> np.ndarray:
+    """The row order :func:`load_word_problem` gives the train rows (fit rows, then
+    validation rows; sentences kept whole). Control labels must follow the same reordering
+    as the real ones.
     """
-    fit_rows, validation_rows = inner_split(y_train, "multiclass", seed, validation_fraction)
+    fit_rows, validation_rows = inner_split(
+        plan.y_train, "multiclass", seed, validation_fraction, plan.train_sentences
+    )
     return np.concatenate([fit_rows, validation_rows])
 
 
@@ -151,4 +172,5 @@ def load_word_problem(
         validation_fraction=validation_fraction,
         C=C,
         balanced=balanced,
+        groups=plan.train_sentences,
     )

@@ -58,7 +58,8 @@ WORD_SEARCH_CONFIG = SearchConfig(
 )
 WORD_PROTOCOL = (
     "word rows (one per word, its subwords pooled first/last/mean); dims / C selected on a "
-    "seeded, label-stratified inner validation split of the train cache's words; the selected "
+    "seeded, label-stratified inner validation split of the train cache's words that keeps "
+    "each sentence's words on one side (no sentence is both fitted and validated on); the selected "
     "probe refit on all train words and scored on the eval cache's words (labels matched by "
     "name; eval labels unseen in train left out and counted); features standardised with "
     "train statistics."
@@ -178,6 +179,7 @@ def run_word_group_out_of_core(spec: WordSweepSpec, layer: int, pooling: str) ->
         validation_fraction=spec.validation_fraction,
         C=spec.C,
         balanced=spec.balanced,
+        groups=plan.train_sentences,
     )
     prepare_seconds = time.perf_counter() - started
     cells = {}
@@ -220,7 +222,7 @@ def run_word_group(
                 len(plan.classes),
                 spec.config.seed,
             )
-            order = train_row_order(plan.y_train, spec.config.seed, spec.validation_fraction)
+            order = train_row_order(plan, spec.config.seed, spec.validation_fraction)
             control = word_control.control_problem(problem, control_train[order], control_eval)
     prepare_seconds = time.perf_counter() - started
     outcomes: dict[str, MethodOutcome] = {}

@@ -18,8 +18,9 @@ def test_unseen_eval_label_is_counted_not_scored(word_caches):
     assert plan.eval_rows.size == eval_names.size - 1
     # classes index by name: every scored eval row's class name is its own label
     assert [plan.classes[c] for c in plan.y_eval] == list(eval_names[plan.eval_rows])
-    # train labels with one word only (the tricky sentence's tags) are left out and listed
-    assert plan.rare_train and all(count == 1 for count in plan.rare_train.values())
+    # train labels of one sentence only (the tricky sentence's tags; PART twice in it) are
+    # left out and listed with their word counts: the split keeps sentences whole
+    assert plan.rare_train == {"AUX": 1, "PART": 2}
 
 
 def test_deprel_is_the_universal_relation(word_caches):
