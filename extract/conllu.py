@@ -243,11 +243,6 @@ def read_conllu(path: str | Path) -> list[ConlluSentence]:
     return sentences
 
 
-def is_conllu_path(path: str | Path) -> bool:
-    """True for ``.conllu`` / ``.conll`` files (the extension decides the reader)."""
-    return Path(path).suffix.lower() in (".conllu", ".conll")
-
-
 def default_task_name(path: str | Path) -> str:
     """``en_ewt-ud-dev.conllu`` -> ``ud-en_ewt``; ``my_tb-train.conllu`` -> ``ud-my_tb``.
 

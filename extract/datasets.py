@@ -23,6 +23,7 @@ import numpy as np
 
 from probe.errors import DataError
 from probe.tasks import GLUE_FOLDERS, TaskSpec, canonical_split, get_task, is_labeled_split
+from probe.vocabulary import AUTO_FORMAT, resolve_data_format
 from probe.words.table import WordTable
 
 DEFAULT_DATA_DIR = Path("data") / "glue"
@@ -341,19 +342,29 @@ def load_local_file(
     split: str = "train",
     label_names: list[str] | None = None,
     regression: bool = False,
+    data_format: str = AUTO_FORMAT,
 ) -> Split:
     """A user's own csv / tsv / jsonl / parquet file.
 
     Class labels may be names or integers; without ``label_names`` the sorted distinct
     values become the classes (recorded in the cache). ``label_column=None`` loads the file
-    unlabeled (probe will refuse it for training, extract accepts it).
+    unlabeled (probe will refuse it for training, extract accepts it). ``data_format``:
+    ``csv``, ``tsv``, ``jsonl`` or ``parquet``, or ``auto`` (by the extension). A file
+    that is not in the format it is read as fails naming ``file:line`` where it has lines.
     """
     path = Path(path)
+    data_format = resolve_data_format(path, data_format)
+    if data_format == "conllu":
+        raise DataError(
+            f"{path} is read as CoNLL-U, which has word labels, not sentence columns: only "
+            "`fewdims extract` reads it (without --text-columns), and word probes use "
+            "`fewdims probe --label`. Pass --data-format for its real format otherwise."
+        )
     if not path.is_file():
         raise DataError(f"Data file {path} does not exist; check --data-file.")
     if not text_columns or len(text_columns) > 2:
         raise DataError("--text-columns needs one column name, or two for sentence pairs.")
-    records = _read_records(path)
+    records = _read_records(path, data_format)
     if not records:
         raise DataError(f"{path} holds no rows; the split is empty.")
     columns = list(records[0].keys())
@@ -431,27 +442,58 @@ def _read_jsonl(path: Path) -> list[dict[str, object]]:
     return records
 
 
-def _read_records(path: Path) -> list[dict[str, object]]:
-    suffix = path.suffix.lower()
+def _read_records(path: Path, data_format: str) -> list[dict[str, object]]:
+    """Rows of a csv / tsv / jsonl / parquet file as {column: value} dicts."""
     try:
-        if suffix in (".csv", ".tsv"):
-            csv.field_size_limit(sys.maxsize)
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                delimiter = "\t" if suffix == ".tsv" else ","
-                quoting = csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL
-                return list(csv.DictReader(handle, delimiter=delimiter, quoting=quoting))
-        if suffix in (".jsonl", ".json"):
+        if data_format in ("csv", "tsv"):
+            return _read_delimited(path, data_format)
+        if data_format == "jsonl":
             return _read_jsonl(path)
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
+        import pyarrow
+        import pyarrow.parquet as pq
 
+        try:
             return pq.read_table(path).to_pylist()
+        except pyarrow.ArrowInvalid as error:
+            raise DataError(
+                f"{path} cannot be read as Parquet ({error}). Is it another format? Name it "
+                "with --data-format."
+            ) from error
     except UnicodeDecodeError as error:
         raise DataError(
             f"{path} is not valid UTF-8 (byte {error.start}: {error.reason}); re-encode it as UTF-8."
         ) from error
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: line {error.lineno} is not valid JSON ({error.msg}).") from error
-    raise DataError(
-        f"{path}: unsupported file type {suffix!r}; use .csv, .tsv, .jsonl or .parquet."
+
+
+def _read_delimited(path: Path, data_format: str) -> list[dict[str, object]]:
+    """A csv (quoted) or tsv (no quoting) file with a header row; blank lines are skipped.
+
+    Every row must have the header's number of fields: a row that does not is the sign of
+    a file in another format (a CoNLL-U file read as TSV, say) or a broken
+    row, and fails naming ``file:line``, rather than loading shifted or empty columns.
+    """
+    csv.field_size_limit(sys.maxsize)
+    delimiter, quoting = (
+        ("\t", csv.QUOTE_NONE) if data_format == "tsv" else (",", csv.QUOTE_MINIMAL)
     )
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        header = next((row for row in reader if row), None)
+        if header is None:
+            return []
+        header_line = reader.line_num
+        records = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"{path}:{reader.line_num}: {len(row)} fields where the header (line "
+                    f"{header_line}) has {len(header)}, reading it as {data_format.upper()}. "
+                    "Fix the row, or if the file is in another format name it with "
+                    "--data-format (csv, tsv, jsonl, parquet, conllu)."
+                )
+            records.append(dict(zip(header, row, strict=True)))
+        return records

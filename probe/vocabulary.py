@@ -8,6 +8,9 @@
 * **Layer lists.** :func:`parse_layers` is the one ``--layers`` grammar of every command:
   ``all``, indices (negative counts from the last layer) and inclusive ranges.
 * **Name lists.** :func:`parse_names` reads ``--methods``/``--pooling`` style lists.
+* **Data formats.** :data:`DATA_FORMATS` is what ``--data-format`` accepts; ``auto`` picks
+  the format by the file's extension (:data:`DATA_FORMAT_SUFFIXES`,
+  :func:`resolve_data_format`), so a CoNLL-U file named ``.txt`` needs ``conllu`` said.
 
 Torch-free and dependency-free, so both ``probe`` and ``extract`` import it.
 """
@@ -16,8 +19,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
-from probe.errors import FewdimsError
+from probe.errors import DataError, FewdimsError
 
 ENCODER_POOLINGS: tuple[str, ...] = ("cls", "mean", "maxnorm")
 # A causal LM's first token has seen only itself, so ``cls`` means nothing there; ``last``
@@ -40,6 +44,43 @@ def parse_poolings(text: str, known: Sequence[str] = ROW_KINDS) -> tuple[str, ..
     if text.strip().lower() == STORED_POOLINGS:
         return ()
     return parse_names(text, known, "--pooling")
+
+
+# The formats --data-file reads, each with the extensions ``auto`` recognises it by.
+DATA_FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "csv": (".csv",),
+    "tsv": (".tsv",),
+    "jsonl": (".jsonl", ".json"),
+    "parquet": (".parquet",),
+    "conllu": (".conllu", ".conll"),
+}
+AUTO_FORMAT = "auto"
+DATA_FORMATS: tuple[str, ...] = (AUTO_FORMAT, *DATA_FORMAT_SUFFIXES)
+
+
+def resolve_data_format(path: str | Path, data_format: str = AUTO_FORMAT) -> str:
+    """The format ``path`` is read as: ``data_format`` itself, or for ``auto`` the one its
+    extension names.
+
+    >>> resolve_data_format("en_ewt-ud-dev.txt", "conllu"), resolve_data_format("a.TSV")
+    ('conllu', 'tsv')
+    """
+    if data_format != AUTO_FORMAT:
+        if data_format not in DATA_FORMAT_SUFFIXES:
+            raise FewdimsError(
+                f"--data-format {data_format!r}; choose from {', '.join(DATA_FORMATS)}."
+            )
+        return data_format
+    suffix = Path(path).suffix.lower()
+    for name, suffixes in DATA_FORMAT_SUFFIXES.items():
+        if suffix in suffixes:
+            return name
+    known = ", ".join(s for suffixes in DATA_FORMAT_SUFFIXES.values() for s in suffixes)
+    raise DataError(
+        f"{path}: unsupported file type {suffix!r}; use .csv, .tsv, .jsonl or .parquet (or "
+        f"a .conllu treebank), or name the format with --data-format "
+        f"{{{','.join(DATA_FORMAT_SUFFIXES)}}}. Known extensions: {known}."
+    )
 
 
 _INDEX = r"-?\d+"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from probe.commands.options import add_maxnorm_option, add_model_options, add_store_option
 from probe.errors import FewdimsError
-from probe.vocabulary import parse_layers
+from probe.vocabulary import AUTO_FORMAT, DATA_FORMATS, parse_layers, resolve_data_format
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,13 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "(per-word UPOS/XPOS/DEPREL/HEAD with subword spans; no column flags needed)",
     )
     parser.add_argument(
+        "--data-format",
+        default=AUTO_FORMAT,
+        choices=DATA_FORMATS,
+        help="with --data-file: how to read it (default auto: by its extension, .csv .tsv "
+        ".jsonl/.json .parquet .conllu/.conll); e.g. conllu for a treebank named .txt",
+    )
+    parser.add_argument(
         "--text-columns", help="with --data-file: one column, or two for pairs (a,b)"
     )
     parser.add_argument(
@@ -48,10 +55,30 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def data_format_of(args: argparse.Namespace) -> str | None:
+    """The format ``--data-file`` is read as (``--data-format``, else by extension); None
+    without ``--data-file``."""
+    if not args.data_file:
+        if args.data_format != AUTO_FORMAT:
+            raise FewdimsError(
+                f"--data-format {args.data_format} says how to read --data-file; pass "
+                "--data-file too (GLUE tasks from --task need no format)."
+            )
+        return None
+    return resolve_data_format(args.data_file, args.data_format)
+
+
 def load_data(args: argparse.Namespace, split: str):
     from extract.datasets import load_local_file, load_split
 
-    if args.data_file:
+    data_format = data_format_of(args)
+    if data_format == "conllu":
+        raise FewdimsError(
+            f"--data-file {args.data_file} is read as CoNLL-U (word labels); `fewdims "
+            f"{getattr(args, 'command', 'extract')}` reads sentence-labelled csv / tsv / jsonl / parquet files. Word "
+            "labels are probed with `fewdims extract` + `fewdims probe --label`."
+        )
+    if data_format is not None:
         if not args.text_columns:
             raise FewdimsError("--data-file needs --text-columns (and --label-column if labeled).")
         columns = [column.strip() for column in args.text_columns.split(",") if column.strip()]
@@ -62,6 +89,7 @@ def load_data(args: argparse.Namespace, split: str):
             task_name=args.task or Path(args.data_file).stem,
             split=split,
             regression=args.regression,
+            data_format=data_format,
         )
     if not args.task:
         raise FewdimsError("Pass --task (a GLUE task) or --data-file with --text-columns.")
@@ -169,7 +197,6 @@ def resolve_shard(args: argparse.Namespace) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from extract.conllu import is_conllu_path
     from extract.extractor import ExtractConfig, extract_split, merge_if_complete
     from extract.model import resolve_model_path
     from probe.cache import DEFAULT_CACHE_DIR, SpaceEstimate, default_cache_path, shard_path
@@ -177,12 +204,7 @@ def run(args: argparse.Namespace) -> int:
     shard_index, shard_count = resolve_shard(args)
     part_tokens = part_tokens_from_env()
     loaded = None
-    if args.data_file and is_conllu_path(args.data_file):
-        if shard_count > 1:
-            raise FewdimsError(
-                "CoNLL-U files are extracted in one process (shards with word tables cannot be "
-                "merged yet); drop --shard."
-            )
+    if data_format_of(args) == "conllu":
         split, loaded = load_conllu_with_model(args)
     else:
         split = load_data(args, args.split)

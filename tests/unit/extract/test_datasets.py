@@ -220,3 +220,32 @@ def test_jsonl_errors_name_the_line(tmp_path):
     path.write_text('{"text": "ok", "y": "a"}\n\n{"text": broken}\n')
     with pytest.raises(DataError, match=r"line 3 is not valid JSON"):
         load_local_file(path, ["text"], "y")
+
+
+def test_data_format_names_the_reader_whatever_the_extension(tmp_path):
+    from probe.vocabulary import DATA_FORMATS, resolve_data_format
+
+    assert DATA_FORMATS == ("auto", "csv", "tsv", "jsonl", "parquet", "conllu")
+    assert resolve_data_format("a.TSV") == "tsv" and resolve_data_format("b.json") == "jsonl"
+    assert resolve_data_format("en_ewt-ud-dev.conll") == "conllu"
+    assert resolve_data_format("tb.txt", "conllu") == "conllu"
+    with pytest.raises(DataError, match=r"unsupported file type '\.dat'.*--data-format"):
+        resolve_data_format("rows.dat")
+    path = tmp_path / "rows.dat"
+    path.write_text("text\ty\na fine film\tpos\nbad\tneg\n")
+    split = load_local_file(path, ["text"], "y", data_format="tsv")
+    assert split.texts == [("a fine film",), ("bad",)] and split.labels.tolist() == [1, 0]
+    as_csv = load_local_file(path, ["text\ty"], None, data_format="csv")  # one column, read as is
+    assert as_csv.texts == [("a fine film\tpos",), ("bad\tneg",)]
+    with pytest.raises(DataError, match=r"rows\.dat is read as CoNLL-U"):
+        load_local_file(path, ["text"], "y", data_format="conllu")
+
+
+def test_a_delimited_row_of_another_width_names_file_and_line(tmp_path):
+    path = tmp_path / "rows.tsv"
+    path.write_text("text\ty\n\nfine\tpos\nno label\n")  # blank line 2 skipped
+    with pytest.raises(DataError, match=r"rows\.tsv:4: 1 fields where the header \(line 1\) has 2"):
+        load_local_file(path, ["text"], "y")
+    path.write_text("text\ty\nfine\tpos\textra\n")
+    with pytest.raises(DataError, match=r"rows\.tsv:2: 3 fields"):
+        load_local_file(path, ["text"], "y")

@@ -19,6 +19,13 @@ from tests.unit.probe.commands.bad_input_matrix import (
     write,
 )
 
+# A two-line sentence: comments, then 10-column word lines.
+CONLLU_SENTENCE = (
+    "# sent_id = 1\n# text = good film\n"
+    "1\tgood\tgood\tADJ\tJJ\t_\t2\tamod\t_\t_\n"
+    "2\tfilm\tfilm\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
+)
+
 
 def glue_extract(ws: Workspace, tmp: Path, data_dir: Path) -> list[str]:
     """``extract`` of GLUE SST-2 read from ``data_dir`` (the GLUE-layout cases)."""
@@ -137,6 +144,33 @@ CASES: list[Case] = [
         "unsupported file type",
         lambda ws, t: extract(ws, t, data=write(t, "rows.xlsx", "x")),
         stderr=(r"unsupported file type '.xlsx'", r"\.csv, \.tsv, \.jsonl or \.parquet"),
+    ),
+    Case(
+        "--data-format conllu on a TSV names file:line",
+        lambda ws, t: extract(ws, t, "--data-format", "conllu"),
+        stderr=(r"rows\.tsv:1: expected 10 tab-separated columns, found 2", r"CoNLL-U"),
+    ),
+    Case(
+        "--data-format tsv on a CoNLL-U file names file:line",
+        lambda ws, t: extract(
+            ws, t, "--data-format", "tsv", data=write(t, "tb.conllu", CONLLU_SENTENCE)
+        ),
+        stderr=(r"tb\.conllu:3: 10 fields where the header \(line 1\) has 1", r"--data-format"),
+    ),
+    Case(
+        "--data-format parquet on a TSV",
+        lambda ws, t: extract(ws, t, "--data-format", "parquet"),
+        stderr=(r"rows\.tsv cannot be read as Parquet", r"--data-format"),
+    ),
+    Case(
+        "--data-format without --data-file",
+        lambda ws, t: [*glue_extract(ws, t, t / "glue"), "--data-format", "csv"],
+        stderr=(r"--data-format csv says how to read --data-file",),
+    ),
+    Case(
+        "a CSV row with a missing field names file:line",
+        lambda ws, t: extract(ws, t, data=write(t, "rows.csv", "text,label\nfine,1\nbroken\n")),
+        stderr=(r"rows\.csv:3: 1 fields where the header \(line 1\) has 2",),
     ),
     Case(
         "regression label not a number",

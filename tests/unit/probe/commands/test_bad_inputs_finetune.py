@@ -56,6 +56,12 @@ CASES: list[Case] = [
         outputs=("finetune.json",),
     ),
     Case(
+        "finetune: a file read as CoNLL-U",
+        lambda ws, t: finetune(ws, t, "--data-format", "conllu"),
+        stderr=(r"rows\.tsv is read as CoNLL-U", r"fewdims finetune` reads sentence-labelled"),
+        outputs=("finetune.json",),
+    ),
+    Case(
         "finetune: dims from a results file of another version",
         lambda ws, t: finetune(ws, t, "--dims-from", str(ws.old_results)),
         stderr=(r"version 99",),

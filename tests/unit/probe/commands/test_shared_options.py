@@ -26,6 +26,7 @@ def actions(command: str) -> dict[str, argparse.Action]:
     [
         (("--model", "--max-length", "--batch-size", "--device"), ("extract", "finetune", "run")),
         (("--maxnorm-include-special",), ("extract", "finetune")),
+        (("--data-file", "--data-format", "--text-columns"), ("extract", "finetune")),
         (("--layers", "--methods", "--k", "--seed", "--seeds", "--jobs"), ("probe", "run")),
     ],
 )
