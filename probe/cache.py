@@ -131,9 +131,11 @@ the shards' examples, concatenated in shard order, are exactly the single-proces
 order. A shard file is an ordinary cache of its examples; its meta has ``shard = [I, N]`` and
 ``shard_group`` (the fingerprint the unsharded extraction would have).
 
-:func:`merge_shards` writes a *merged* cache: every dataset except ``examples/offsets`` is an
-HDF5 virtual dataset that maps the shard files' datasets end to end (no copy), and
-``examples/offsets`` is recomputed. Its meta lists the shards (paths relative to the merged
+:func:`merge_shards` writes a *merged* cache: every dataset except ``examples/offsets`` (and
+``words/offsets``) is an HDF5 virtual dataset that maps the shard files' datasets end to end
+(no copy), and the offsets are recomputed. Word tables merge like the rest: spans and HEADs
+count within their example, so only ``words/offsets`` is re-based, and ``meta.words`` sums
+the shards' counts (each shard holds the whole file's label vocabularies). Its meta lists the shards (paths relative to the merged
 file, fingerprints, sizes) in ``shards`` and its ``fingerprint`` equals ``shard_group``. The
 shard files must stay beside the merged file; :meth:`Cache.open` refuses a merged cache whose
 shards are missing or were replaced (HDF5 itself would silently read zeros).
@@ -483,13 +485,45 @@ def expected_datasets(meta: CacheMeta) -> dict[str, tuple[tuple[int, ...], str]]
     return schema
 
 
+# Per-example offsets (N+1,) into the rows of a concatenated dataset: a merged cache
+# recomputes them, shard by shard shifted by the rows of the shards before it.
+_REBASED_OFFSETS: tuple[str, ...] = ("examples/offsets", "words/offsets")
+
+
 def _concat_axes(meta: CacheMeta) -> dict[str, int]:
-    """Datasets laid end to end along this axis when shards are merged (offsets recomputed)."""
+    """Datasets laid end to end along this axis when shards are merged (offsets recomputed).
+
+    Everything else needs no change: token positions (``words/token_span``,
+    ``pooled/maxnorm_position``) and HEADs count within their example, and
+    ``examples/row_index`` already counts in the whole split.
+    """
     return {
         name: (1 if name == "hidden" or name.startswith("pooled/") else 0)
         for name in expected_datasets(meta)
-        if name != "examples/offsets"
+        if name not in _REBASED_OFFSETS
     }
+
+
+def _merged_word_meta(shard_metas: Sequence[tuple[Path, CacheMeta]]) -> dict[str, Any]:
+    """``meta.words`` of merged shards: counts summed; the label vocabularies, which every
+    shard took from the whole file, must agree."""
+    words = [meta.words for _, meta in shard_metas]
+    if not any(words):
+        return {}
+    first = words[0]
+    merged: dict[str, Any] = {}
+    for key, value in first.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            merged[key] = sum(int(shard.get(key, 0)) for shard in words)
+        elif any(shard.get(key) != value for shard in words):
+            raise CacheError(
+                f"Cannot merge: the shards' word tables differ in {key!r} (shards of one "
+                "extraction share the whole file's label vocabularies). Re-extract the shards "
+                "with one fewdims version and the same CoNLL-U file."
+            )
+        else:
+            merged[key] = value
+    return merged
 
 
 def _chunked(shape: tuple[int, ...], axis_chunk: int, axis: int) -> tuple[int, ...]:
@@ -1102,17 +1136,13 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path) -> Cac
     if not shard_metas:
         raise CacheError("Nothing to merge: pass the shard files written by extract --shard.")
     _merged_fingerprint_check(shard_metas)
-    if any(meta.has_words for _, meta in shard_metas):
-        raise CacheError(
-            "Cannot merge shards with word tables (CoNLL-U extractions): merging them is not "
-            "supported yet. Extract the CoNLL-U file without --shard."
-        )
     shard_metas.sort(key=lambda item: item[1].shard[0] if item[1].shard else 0)
     first = shard_metas[0][1]
     merged = CacheMeta.from_dict(first.to_dict())
     merged.n_examples = sum(meta.n_examples for _, meta in shard_metas)
     merged.n_tokens = sum(meta.n_tokens for _, meta in shard_metas)
     merged.n_truncated = sum(meta.n_truncated for _, meta in shard_metas)
+    merged.words = _merged_word_meta(shard_metas)
     merged.shard = None
     merged.fingerprint = first.shard_group
     merged.created_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -1134,16 +1164,17 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path) -> Cac
     tmp_path = out_path.with_name(out_path.name + ".tmp")
     try:
         with h5py.File(tmp_path, "w") as out:
-            offsets = [np.zeros(1, dtype=np.int64)]
-            for path, _ in shard_metas:
-                with Cache.open(path) as shard:
-                    offsets.append(shard.offsets[1:] + offsets[-1][-1])
-            out.create_dataset(
-                "examples/offsets",
-                data=np.concatenate(offsets),
-                chunks=_chunked((merged.n_examples + 1,), VECTOR_CHUNK, 0),
-                fletcher32=True,
-            )
+            for name in _REBASED_OFFSETS if merged.words else _REBASED_OFFSETS[:1]:
+                offsets = [np.zeros(1, dtype=np.int64)]
+                for path, _ in shard_metas:
+                    with h5py.File(path, "r") as shard:
+                        offsets.append(shard[name][1:].astype(np.int64) + offsets[-1][-1])
+                out.create_dataset(
+                    name,
+                    data=np.concatenate(offsets),
+                    chunks=_chunked((merged.n_examples + 1,), VECTOR_CHUNK, 0),
+                    fletcher32=True,
+                )
             concat_axes = _concat_axes(merged)
             with h5py.File(shard_metas[0][0], "r") as template:
                 dtypes = {name: template[name].dtype for name in concat_axes}
@@ -1154,6 +1185,8 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path) -> Cac
                 for source, (_, meta) in zip(merged.shards, shard_metas, strict=True):
                     source_shape = expected_datasets(meta)[name][0]
                     length = source_shape[axis]
+                    if length == 0:
+                        continue
                     target = [slice(None)] * len(shape)
                     target[axis] = slice(cursor, cursor + length)
                     layout[tuple(target)] = h5py.VirtualSource(

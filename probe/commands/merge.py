@@ -14,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="join the shards of `extract --shard I/N` into one cache (no copy)",
         description="Write one cache whose datasets map the shard files end to end (HDF5 "
         "virtual datasets: nothing is copied, so keep the shards beside the merged file). "
-        "The merged order is the single-process extraction order. Refuses shards of "
-        "different extractions, missing or repeated shards.",
+        "The merged order is the single-process extraction order; CoNLL-U word tables merge "
+        "too (word offsets re-based). Refuses shards of different extractions, missing or "
+        "repeated shards.",
     )
     parser.add_argument("shards", nargs="+", metavar="SHARD", help="the shard cache files")
     parser.add_argument("--out", required=True, help="path of the merged cache")
