@@ -90,9 +90,16 @@ def _facts(provenance: dict[str, Any]) -> str:
         text += f"Train labels with words in fewer than 2 sentences, left out: {rare}. "
     dropped = provenance["eval_cache"].get("words", {}).get("n_truncated", 0)
     dropped_train = provenance["train_cache"].get("words", {}).get("n_truncated", 0)
+    # results made before the split kept sentences whole say nothing; say nothing for them
+    by_sentence = provenance.get("inner_split_groups") == "sentence"
     text += (
         f"Words dropped by --max-length: {dropped_train} train, {dropped} eval. Scores are eval "
-        "accuracy / macro-F1; dims and C were chosen on a validation part of the train words."
+        "accuracy / macro-F1; dims and C were chosen on a validation part of the train words"
+        + (
+            " (whole sentences: no sentence has words in both the fitted and the validation part)."
+            if by_sentence
+            else "."
+        )
     )
     return text
 

@@ -131,6 +131,7 @@ def plan_word_sweep(spec: WordSweepSpec) -> tuple[list[tuple[int, str]], dict[st
                 f"evaluated on the {evaluation.meta.split} file ({evaluation.meta.source})"
             ),
             "labels": plan.record(),
+            "inner_split_groups": "sentence",  # the inner split keeps sentences whole
         }
         if streams(spec, plan.train_rows.size, plan.eval_rows.size, train.hidden_size):
             provenance["out_of_core"] = {

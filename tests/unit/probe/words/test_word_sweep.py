@@ -80,6 +80,8 @@ def test_report_has_word_sections(word_caches, tmp_path):
         "Top confusions of the all dims probe",
         "Selectivity (per-word-type control task)",
         "unseen in train and are not scored: INTJ (1)",
+        "Train labels with words in fewer than 2 sentences, left out: AUX (1), PART (2)",
+        "whole sentences: no sentence has words in both the fitted and the validation part",
         "score_vs_k.png",
     ):
         assert needle in text, needle
