@@ -7,6 +7,7 @@
 #   FEWDIMS=...   the command to run (default: fewdims; e.g. "python -m probe.cli").
 #   TASKS="..."   the frozen-sweep tasks to run (default: sst2 wnli stsb cola qnli); two copies with
 #                 disjoint TASKS can run side by side.
+#   SST2_ROWS=N   the seeded SST-2 train sample for the frozen sweep (default 20000).
 #   STORE=pooled  keep only the pooled sentence vectors in the caches (the sweeps need nothing more;
 #                 SST-2 20,000-row train cache: 6.6 GB with all tokens, ~1.2 GB pooled); default: all tokens.
 set -euo pipefail
@@ -34,7 +35,7 @@ probe_task() {
 if [ "$PHASE" != finetune ]; then
     for task in ${TASKS:-sst2 wnli stsb cola qnli}; do
         case $task in
-            sst2) probe_task sst2 --max-train-examples 20000 ;;
+            sst2) probe_task sst2 --max-train-examples "${SST2_ROWS:-20000}" ;;
             qnli) probe_task qnli --train-from-dev 0.5 ;;
             *) probe_task "$task" ;;
         esac
