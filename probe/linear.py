@@ -47,6 +47,9 @@ SYRK_MIN_PARAMS = 8
 SAFE_ETA_STEP = 1.5
 # Rows per float32 partial sum of the Newton gradient (partial sums are added in float64).
 GRADIENT_ROWS = 4096
+# Design values (candidates x parameters x rows) per block of the binary Newton pass:
+# 2**18 float32 = 1 MiB, so a block's intermediates stay in cache (see _binary_derivatives).
+NEWTON_BLOCK = 1 << 18
 LINEAR_KINDS = ("binary", "multiclass", "regression")
 
 
@@ -333,31 +336,49 @@ def _scores(design32: np.ndarray, theta: np.ndarray) -> np.ndarray:
     return np.einsum("mq,mqn->mn", theta.astype(np.float32), design32).astype(np.float64)
 
 
-def _sigmoid(eta: np.ndarray) -> np.ndarray:
-    """``expit(eta)`` as ``0.5 + 0.5 tanh(eta / 2)``: numpy's tanh is vectorised, scipy's
-    expit loops per element (measured 2x slower); equal to 1 ulp, and no overflow."""
-    prob = np.multiply(eta, 0.5)
-    np.tanh(prob, out=prob)
-    prob *= 0.5
-    prob += 0.5
-    return prob
+def _sigmoid_inplace(eta: np.ndarray) -> np.ndarray:
+    """``expit(eta)`` as ``0.5 + 0.5 tanh(eta / 2)``, overwriting ``eta``: numpy's tanh is
+    vectorised, scipy's expit loops per element (measured 2x slower); no overflow."""
+    eta *= 0.5
+    np.tanh(eta, out=eta)
+    eta *= 0.5
+    eta += 0.5
+    return eta
 
 
-def _gradient(design32: np.ndarray, residual: np.ndarray) -> np.ndarray:
-    """``sum_n design[m, :, n] residual[m, n]`` -> (m, q), accumulated in float64.
+def _binary_derivatives(
+    design32: np.ndarray, labels32: np.ndarray, weight32: np.ndarray, theta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient (m, q) and Hessian (m, q, q) float64 of the weighted logistic loss at
+    ``theta`` (m, q), penalty not included, in one pass over the (m, q, n) designs.
 
-    float32 products summed over ``GRADIENT_ROWS``-row blocks, blocks summed in float64: the
-    float32 rounding of a block sum is far below the 1e-9 step tolerance's effect, while the
-    whole pass runs at float32 speed without casting the design (einsum, not BLAS: see
-    :func:`_scores`).
+    Why one pass in row blocks: the scores, probabilities, residuals and curvatures of a
+    block (about ``NEWTON_BLOCK`` values) stay in cache from the score product to the
+    Hessian, instead of streaming five (m, n) float64 arrays through memory per Newton
+    iteration (measured 3.4x faster at m = 50 pairs, n = 54,000). Everything per row is
+    float32, as the design is: the residuals were rounded to float32 for the gradient
+    product before too, so the precision of the optimum is unchanged; each block's sums
+    are added in float64 (the gradient's accuracy fixes the optimum, the Hessian only
+    steers the step).
     """
     n_candidates, n_params, n_rows = design32.shape
+    theta32 = theta.astype(np.float32)
     gradient = np.zeros((n_candidates, n_params))
-    residual32 = residual.astype(np.float32)
-    for start in range(0, n_rows, GRADIENT_ROWS):
-        rows = slice(start, start + GRADIENT_ROWS)
-        gradient += np.einsum("mqn,mn->mq", design32[:, :, rows], residual32[:, rows])
-    return gradient
+    hessian = np.zeros((n_candidates, n_params, n_params))
+    block_rows = max(GRADIENT_ROWS // 16, NEWTON_BLOCK // (n_candidates * n_params))
+    block_rows = min(block_rows, GRADIENT_ROWS)
+    for start in range(0, n_rows, block_rows):
+        rows = slice(start, start + block_rows)
+        block = design32[:, :, rows]
+        prob = _sigmoid_inplace(np.einsum("mq,mqn->mn", theta32, block))  # (m, b)
+        residual = prob - labels32[rows]
+        residual *= weight32[rows]
+        gradient += np.einsum("mqn,mn->mq", block, residual)
+        curvature = np.subtract(1.0, prob, out=residual)  # reuse the buffer
+        curvature *= prob
+        curvature *= weight32[rows]
+        hessian += _weighted_gram(block, curvature)
+    return gradient, hessian
 
 
 def _newton_binary(
@@ -370,15 +391,17 @@ def _newton_binary(
 ) -> np.ndarray:
     """Damped Newton on (m, q, n) float32 designs; ``theta`` (m, q, 1) -> converged (m, q, 1).
 
-    The gradient is accumulated in float64, so the fixed point is the exact optimum; the
-    Hessian is accumulated in float32 (it only steers the step, and that halves its cost).
-    Once a step is below ``sqrt(tol)`` the next would be below ~``tol`` (quadratic
-    convergence), so the loop stops without paying for that confirming iteration.
+    The gradient is accumulated in float64 block sums, so the fixed point is the exact
+    optimum; the Hessian only steers the step. Once a step is below ``sqrt(tol)`` the next
+    would be below ~``tol`` (quadratic convergence), so the loop stops without paying for
+    that confirming iteration.
     """
     theta = theta[..., 0].copy()  # (m, q)
     n_params = theta.shape[1]
     mask = _penalty_mask(n_params)
     labels_f = labels.astype(np.float64)
+    labels32 = labels.astype(np.float32)
+    weight32 = weight.astype(np.float32)
     column_reach = np.abs(design).max(axis=2).astype(np.float64)  # (m, q)
 
     def objective_of(eta: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -389,28 +412,54 @@ def _newton_binary(
         loss -= labels_f * eta  # (m, n)
         return loss @ weight + 0.5 * (t**2) @ mask
 
-    eta = _scores(design, theta)
     objective = np.full(theta.shape[0], np.nan)  # known objective values, for damping
     for _ in range(max_iter):
-        prob = _sigmoid(eta)  # (m, n)
-        residual = prob - labels_f
-        residual *= weight
-        gradient = _gradient(design, residual) + mask * theta
-        curvature = np.subtract(1.0, prob, out=residual)  # reuse the buffer
-        curvature *= prob
-        curvature *= weight
-        hessian = _weighted_gram(design, curvature.astype(np.float32))
+        gradient, hessian = _binary_derivatives(design, labels32, weight32, theta)
+        gradient += mask * theta
         hessian[:, np.arange(n_params), np.arange(n_params)] += mask
         hessian[:, -1, -1] += 1e-12 * (1.0 + hessian[:, -1, -1])
         step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
         if _converged(step, theta, tol):
             break
-        theta, eta = _damped_update(
-            design, theta, eta, step, objective_of, _scores, SAFE_ETA_STEP, column_reach, objective
-        )
+        theta = _damped_binary_step(design, theta, step, objective_of, column_reach, objective)
         if _converged(step, theta, np.sqrt(tol)):
             break
     return theta[..., None]
+
+
+def _damped_binary_step(
+    design: np.ndarray,
+    theta: np.ndarray,
+    step: np.ndarray,
+    objective_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    column_reach: np.ndarray,
+    objective: np.ndarray,
+) -> np.ndarray:
+    """``theta + step``, damped by :func:`_damped_update` only for the candidates whose
+    scores could move more than ``SAFE_ETA_STEP`` (bounded without a data pass); their
+    scores are computed for that alone, since the Newton loop keeps none between passes.
+    ``objective`` (m,) is updated in place as :func:`_damped_update` describes."""
+    bound = np.einsum("mq,mq->m", np.abs(step), column_reach)
+    new_theta = theta + step
+    risky = np.flatnonzero(bound > SAFE_ETA_STEP)
+    known = np.full(objective.shape, np.nan)
+    if risky.size:
+        rows = design[risky]  # (k, q, n): the few candidates far from their optimum
+        risky_objective = objective[risky]
+        new_theta[risky], _ = _damped_update(
+            rows,
+            theta[risky],
+            _scores(rows, theta[risky]),
+            step[risky],
+            objective_of,
+            _scores,
+            SAFE_ETA_STEP,
+            column_reach[risky],
+            risky_objective,
+        )
+        known[risky] = risky_objective
+    objective[:] = known
+    return new_theta
 
 
 def _newton_multinomial(
