@@ -30,11 +30,18 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+from probe.columns import gather_features_major
 from probe.errors import FewdimsError
+
+if TYPE_CHECKING:
+    from probe.columns import ColumnView
+
+# Rows of a slice: the row-major (n, D) array itself, or a cached view of some of its rows.
+Rows: TypeAlias = "np.ndarray | ColumnView"
 
 # Bounds the float32 design gathered per chunk of candidates: 2**24 values = 64 MiB.
 DESIGN_BUDGET = 1 << 24
@@ -45,11 +52,12 @@ NEWTON_CHOLESKY_FLOPS = 1e10
 SYRK_MIN_PARAMS = 8
 # Largest per-example score change for which a full Newton step is provably downhill.
 SAFE_ETA_STEP = 1.5
-# Rows per float32 partial sum of the Newton gradient (partial sums are added in float64).
-GRADIENT_ROWS = 4096
 # Design values (candidates x parameters x rows) per block of the binary Newton pass:
-# 2**18 float32 = 1 MiB, so a block's intermediates stay in cache (see _binary_derivatives).
+# 2**18 float32 = 1 MiB, so a block's intermediates stay in cache (see _binary_derivatives);
+# with rows per block at least 256 (numpy's per-call cost, many candidates) and at most
+# 16,384 (the block's float32 Hessian sum; few candidates).
 NEWTON_BLOCK = 1 << 18
+NEWTON_BLOCK_ROWS = (256, 16384)
 LINEAR_KINDS = ("binary", "multiclass", "regression")
 
 
@@ -81,15 +89,16 @@ class SubsetFit:
             self.solver_warnings,
         )
 
-    def decision(self, x: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    def decision(self, x: Rows, dtype: type = np.float64) -> np.ndarray:
         """Linear scores of every candidate on rows ``x`` (n, D) -> (n, m, r).
 
         float64 by default (exact probes' reported scores); the screen passes float32, where
         a flipped example within 1e-6 of the boundary cannot matter and the pass is cheaper.
+        ``x`` is the row-major slice or a :class:`probe.columns.ColumnView` of it.
         """
         n_candidates, size = self.dims.shape
         if size > 1 and n_candidates > 1 and np.all(self.dims[:, :-1] == self.dims[:1, :-1]):
-            return self._decision_shared_prefix(x)
+            return self._decision_shared_prefix(x, dtype)
         n_outputs = self.coef.shape[2]
         outputs = np.empty((x.shape[0], n_candidates, n_outputs), dtype=dtype)
         coef = self.coef.astype(dtype)
@@ -97,33 +106,32 @@ class SubsetFit:
         for start, stop in _chunks(n_candidates, x.shape[0] * max(1, size)):
             dims = self.dims[start:stop]
             for output in range(n_outputs):  # r is 1, or the number of classes
-                # one contiguous (n, mc) column gather per position: s <= k passes
-                scores = np.take(x, dims[:, 0], axis=1).astype(dtype, copy=False)
-                scores = scores * coef[start:stop, 0, output]
+                # one (n, mc) column gather per position: s <= k passes
+                scores = outputs[:, start:stop, output]
+                np.multiply(rows_major(x, dims[:, 0]), coef[start:stop, 0, output], out=scores)
                 for position in range(1, size):
-                    scores += (
-                        np.take(x, dims[:, position], axis=1) * coef[start:stop, position, output]
-                    )
+                    scores += rows_major(x, dims[:, position]) * coef[start:stop, position, output]
                 scores += intercept[start:stop, output]
-                outputs[:, start:stop, output] = scores
         return outputs
 
-    def _decision_shared_prefix(self, x: np.ndarray) -> np.ndarray:
+    def _decision_shared_prefix(self, x: Rows, dtype: type) -> np.ndarray:
         """Candidates that share all but their last dim (a greedy step): one GEMM for the
         shared columns plus one elementwise term, instead of gathering (n, m, s) columns."""
-        prefix = x[:, self.dims[0, :-1]].astype(np.float64)  # (n, s-1)
-        last = np.take(x, self.dims[:, -1], axis=1).astype(np.float64)  # (n, m)
-        n_outputs = self.coef.shape[2]
-        outputs = np.empty((x.shape[0], self.dims.shape[0], n_outputs))
+        prefix = rows_major(x, self.dims[0, :-1]).astype(dtype)  # (n, s-1)
+        last = rows_major(x, self.dims[:, -1]).astype(dtype, copy=False)  # (n, m)
+        coef = self.coef.astype(dtype, copy=False)
+        n_outputs = coef.shape[2]
+        outputs = np.empty((x.shape[0], self.dims.shape[0], n_outputs), dtype=dtype)
         for output in range(n_outputs):  # r is 1, or the number of classes
-            np.matmul(prefix, self.coef[:, :-1, output].T, out=outputs[:, :, output])
-            outputs[:, :, output] += last * self.coef[:, -1, output]
-        outputs += self.intercept[None]
+            np.matmul(prefix, coef[:, :-1, output].T, out=outputs[:, :, output])
+            outputs[:, :, output] += last * coef[:, -1, output]
+        outputs += self.intercept.astype(dtype, copy=False)[None]
         return outputs
 
-    def predict(self, x: np.ndarray, dtype: type = np.float64) -> np.ndarray:
-        """Predicted labels (int64) or values of every candidate -> (n, m)."""
-        return predict_from_decision(self.kind, self.decision(x, dtype))
+    def predict(self, x: Rows, dtype: type = np.float64, compact: bool = False) -> np.ndarray:
+        """Predicted labels (int64) or values of every candidate -> (n, m); ``compact``:
+        binary labels as bool (half a pass cheaper to score; the metrics accept them)."""
+        return predict_from_decision(self.kind, self.decision(x, dtype), compact)
 
 
 @contextmanager
@@ -155,10 +163,12 @@ def solver_warnings() -> Iterator[list[str]]:
             )
 
 
-def predict_from_decision(kind: str, decision: np.ndarray) -> np.ndarray:
-    """(n, m, r) linear scores -> (n, m) labels (classification) or values (regression)."""
+def predict_from_decision(kind: str, decision: np.ndarray, compact: bool = False) -> np.ndarray:
+    """(n, m, r) linear scores -> (n, m) labels (classification) or values (regression);
+    ``compact`` keeps binary labels as bool instead of int64."""
     if kind == "binary":
-        return (decision[..., 0] > 0).astype(np.int64)
+        positive = decision[..., 0] > 0
+        return positive if compact else positive.astype(np.int64)
     if kind == "multiclass":
         return np.argmax(decision, axis=2)
     return decision[..., 0]
@@ -187,30 +197,44 @@ def balanced_sample_weight(y: np.ndarray, n_classes: int) -> np.ndarray:
     return balanced_class_weight(np.bincount(y, minlength=n_classes))[y]
 
 
-def gather_columns(x: np.ndarray, dims: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+def rows_major(x: Rows, dims: np.ndarray) -> np.ndarray:
+    """Columns ``dims`` (u,) of ``x`` as (n, u) rows (``x``'s dtype; maybe a transposed view)."""
+    if isinstance(x, np.ndarray):
+        return np.take(x, dims, axis=1)
+    return x.rows_major(dims)
+
+
+def features_major(x: Rows, dims: np.ndarray) -> np.ndarray:
+    """Columns ``dims`` (u,) of ``x`` as a contiguous (u, n) float32 array."""
+    if isinstance(x, np.ndarray):
+        return gather_features_major(x, dims)
+    return x.features_major(dims)
+
+
+def gather_columns(x: Rows, dims: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """Columns ``dims`` (m, s) of ``x`` (n, D) as one ``dtype`` array (n, m, s)."""
     dims = np.asarray(dims, dtype=np.int64)
-    gathered = np.take(x, dims.ravel(), axis=1)  # (n, m*s), x's dtype
+    gathered = rows_major(x, dims.ravel())  # (n, m*s), x's dtype
     return gathered.reshape(x.shape[0], dims.shape[0], dims.shape[1]).astype(dtype, copy=False)
 
 
-def _design(x: np.ndarray, dims: np.ndarray) -> np.ndarray:
+def _design(x: Rows, dims: np.ndarray) -> np.ndarray:
     """Candidate designs ``[x_S; 1]`` -> (m, s+1, n) float32, bias row last.
 
     Features-major so every candidate's rows are contiguous along examples and the
     per-candidate reductions below stream contiguous rows. Kept in the slice's float32 (the
     values are exact); every reduction that decides the optimum (the gradient) accumulates
     in float64. Each *distinct* column is gathered from the row-major slice once and
-    transposed once; candidates then copy whole contiguous rows of that (u, n) block. Why:
-    the strided column gather is the slow part, and candidates share most columns (a
-    greedy step's 8 candidates share 15 of 16 dims; 200 random 16-subsets of 384 dims
-    repeat each dim ~8 times).
+    transposed once (or read from a :class:`probe.columns.ColumnView`'s cache); candidates
+    then copy whole contiguous rows of that (u, n) block. Why: the strided column gather is
+    the slow part, and candidates share most columns (a greedy step's 8 candidates share 15
+    of 16 dims; 200 random 16-subsets of 384 dims repeat each dim ~8 times).
     """
     n_rows = x.shape[0]
     n_candidates, size = dims.shape
     design = np.empty((n_candidates, size + 1, n_rows), dtype=np.float32)
     distinct, position = np.unique(dims, return_inverse=True)
-    columns = np.ascontiguousarray(np.take(x, distinct, axis=1).T, dtype=np.float32)  # (u, n)
+    columns = features_major(x, distinct)  # (u, n) float32
     design[:, :size, :] = columns[position.reshape(n_candidates, size)]
     design[:, size, :] = 1.0
     return design
@@ -240,7 +264,7 @@ def _check_labels(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def fit_logistic_subsets(
-    x: np.ndarray,
+    x: Rows,
     y: np.ndarray,
     dims: np.ndarray,
     *,
@@ -253,7 +277,8 @@ def fit_logistic_subsets(
 ) -> SubsetFit:
     """L2 logistic regression (scikit-learn's objective) on every subset ``dims`` (m, s).
 
-    ``x`` (n, D) float32/float64 rows, ``y`` (n,) labels in ``0..n_classes-1``. Binary tasks
+    ``x`` (n, D) float32/float64 rows (or a :class:`probe.columns.ColumnView` of them),
+    ``y`` (n,) labels in ``0..n_classes-1``. Binary tasks
     fit one weight vector (like scikit-learn), more classes fit the multinomial model.
     ``init`` warm-starts from an earlier fit of the same subsets (e.g. on a subset of rows).
     """
@@ -355,25 +380,25 @@ def _binary_derivatives(
     Why one pass in row blocks: the scores, probabilities, residuals and curvatures of a
     block (about ``NEWTON_BLOCK`` values) stay in cache from the score product to the
     Hessian, instead of streaming five (m, n) float64 arrays through memory per Newton
-    iteration (measured 3.4x faster at m = 50 pairs, n = 54,000). Everything per row is
-    float32, as the design is: the residuals were rounded to float32 for the gradient
-    product before too, so the precision of the optimum is unchanged; each block's sums
-    are added in float64 (the gradient's accuracy fixes the optimum, the Hessian only
-    steers the step).
+    iteration (measured 2.8x faster at m = 50 pairs, n = 54,000). Scores, probabilities
+    and curvatures are float32, as the design is (the residuals were rounded to float32 for
+    the gradient product before too); the gradient is accumulated in float64 (its accuracy
+    fixes the optimum: measured within 7e-8 of a float64 Newton's, 9e-8 before), the
+    Hessian in float32 per block (it only steers the step).
     """
     n_candidates, n_params, n_rows = design32.shape
     theta32 = theta.astype(np.float32)
     gradient = np.zeros((n_candidates, n_params))
     hessian = np.zeros((n_candidates, n_params, n_params))
-    block_rows = max(GRADIENT_ROWS // 16, NEWTON_BLOCK // (n_candidates * n_params))
-    block_rows = min(block_rows, GRADIENT_ROWS)
+    fewest, most = NEWTON_BLOCK_ROWS
+    block_rows = min(most, max(fewest, NEWTON_BLOCK // (n_candidates * n_params)))
     for start in range(0, n_rows, block_rows):
         rows = slice(start, start + block_rows)
         block = design32[:, :, rows]
         prob = _sigmoid_inplace(np.einsum("mq,mqn->mn", theta32, block))  # (m, b)
         residual = prob - labels32[rows]
         residual *= weight32[rows]
-        gradient += np.einsum("mqn,mn->mq", block, residual)
+        gradient += np.einsum("mqn,mn->mq", block, residual, dtype=np.float64)
         curvature = np.subtract(1.0, prob, out=residual)  # reuse the buffer
         curvature *= prob
         curvature *= weight32[rows]
@@ -389,20 +414,46 @@ def _newton_binary(
     max_iter: int,
     tol: float,
 ) -> np.ndarray:
-    """Damped Newton on (m, q, n) float32 designs; ``theta`` (m, q, 1) -> converged (m, q, 1).
+    """Damped Newton on (m, q, n) float32 designs; ``theta`` (m, q, 1) -> converged (m, q, 1)."""
+    labels32 = labels.astype(np.float32)
+    weight32 = weight.astype(np.float32)
+    converged = binary_newton(
+        lambda at: _binary_derivatives(design, labels32, weight32, at),
+        lambda rows: design[rows],
+        np.abs(design).max(axis=2).astype(np.float64),
+        labels,
+        weight,
+        theta[..., 0],
+        max_iter,
+        tol,
+    )
+    return converged[..., None]
 
-    The gradient is accumulated in float64 block sums, so the fixed point is the exact
-    optimum; the Hessian only steers the step. Once a step is below ``sqrt(tol)`` the next
-    would be below ~``tol`` (quadratic convergence), so the loop stops without paying for
-    that confirming iteration.
+
+def binary_newton(
+    derivatives: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    design_of: Callable[[np.ndarray], np.ndarray],
+    column_reach: np.ndarray,
+    labels: np.ndarray,
+    weight: np.ndarray,
+    theta: np.ndarray,
+    max_iter: int,
+    tol: float,
+) -> np.ndarray:
+    """Damped Newton for the weighted binary logistic loss of ``m`` candidates, whatever
+    layout their data has; ``theta`` (m, q), intercept last -> converged (m, q).
+
+    ``derivatives(theta)`` returns the loss's gradient (m, q), accumulated in float64 (its
+    accuracy fixes the optimum), and Hessian (m, q, q) (it only steers the step), penalty
+    not included; ``design_of(rows)`` the (k, q, n) float32 designs of candidates ``rows``
+    (only for damping, rare); ``column_reach`` (m, q) the largest |value| per design row.
+    Once a step is below ``sqrt(tol)`` the next would be below ~``tol`` (quadratic
+    convergence), so the loop stops without paying for that confirming iteration.
     """
-    theta = theta[..., 0].copy()  # (m, q)
+    theta = theta.copy()
     n_params = theta.shape[1]
     mask = _penalty_mask(n_params)
     labels_f = labels.astype(np.float64)
-    labels32 = labels.astype(np.float32)
-    weight32 = weight.astype(np.float32)
-    column_reach = np.abs(design).max(axis=2).astype(np.float64)  # (m, q)
 
     def objective_of(eta: np.ndarray, t: np.ndarray) -> np.ndarray:
         # log(1 + e^eta) as max(eta, 0) + log1p(e^-|eta|): numpy vectorises exp and log1p,
@@ -414,21 +465,21 @@ def _newton_binary(
 
     objective = np.full(theta.shape[0], np.nan)  # known objective values, for damping
     for _ in range(max_iter):
-        gradient, hessian = _binary_derivatives(design, labels32, weight32, theta)
+        gradient, hessian = derivatives(theta)
         gradient += mask * theta
         hessian[:, np.arange(n_params), np.arange(n_params)] += mask
         hessian[:, -1, -1] += 1e-12 * (1.0 + hessian[:, -1, -1])
         step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
         if _converged(step, theta, tol):
             break
-        theta = _damped_binary_step(design, theta, step, objective_of, column_reach, objective)
+        theta = _damped_binary_step(design_of, theta, step, objective_of, column_reach, objective)
         if _converged(step, theta, np.sqrt(tol)):
             break
-    return theta[..., None]
+    return theta
 
 
 def _damped_binary_step(
-    design: np.ndarray,
+    design_of: Callable[[np.ndarray], np.ndarray],
     theta: np.ndarray,
     step: np.ndarray,
     objective_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -437,14 +488,14 @@ def _damped_binary_step(
 ) -> np.ndarray:
     """``theta + step``, damped by :func:`_damped_update` only for the candidates whose
     scores could move more than ``SAFE_ETA_STEP`` (bounded without a data pass); their
-    scores are computed for that alone, since the Newton loop keeps none between passes.
-    ``objective`` (m,) is updated in place as :func:`_damped_update` describes."""
+    designs and scores are built for that alone, since the Newton loop keeps none between
+    passes. ``objective`` (m,) is updated in place as :func:`_damped_update` describes."""
     bound = np.einsum("mq,mq->m", np.abs(step), column_reach)
     new_theta = theta + step
     risky = np.flatnonzero(bound > SAFE_ETA_STEP)
     known = np.full(objective.shape, np.nan)
     if risky.size:
-        rows = design[risky]  # (k, q, n): the few candidates far from their optimum
+        rows = design_of(risky)  # (k, q, n): the few candidates far from their optimum
         risky_objective = objective[risky]
         new_theta[risky], _ = _damped_update(
             rows,
@@ -662,7 +713,7 @@ def _expand(scale: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def fit_ridge_subsets(
-    x: np.ndarray,
+    x: Rows,
     y: np.ndarray,
     dims: np.ndarray,
     *,

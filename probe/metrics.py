@@ -129,7 +129,10 @@ def batch_metric(
     if y_pred.ndim != 2:
         raise ValueError(f"y_pred must be (n_examples, n_candidates), got shape {y_pred.shape}")
     if name == "accuracy":
-        return (y_pred == np.asarray(y_true)[:, None]).mean(axis=0, dtype=np.float64)
+        y_true = np.asarray(y_true)
+        if y_pred.dtype == np.bool_ and np.all((y_true == 0) | (y_true == 1)):
+            y_true = y_true == 1  # bool == bool: 2x faster than comparing as int64
+        return (y_pred == y_true[:, None]).mean(axis=0, dtype=np.float64)
     if name == "pearson":
         return _pearson_columns(y_true, y_pred)
     if name == "spearman":

@@ -24,8 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from probe.columns import ColumnCache, ColumnView
 from probe.errors import DataError
-from probe.linear import SubsetFit, balanced_sample_weight, fit_logistic_subsets, fit_ridge_subsets
+from probe.linear import (
+    Rows,
+    SubsetFit,
+    balanced_sample_weight,
+    fit_logistic_subsets,
+    fit_ridge_subsets,
+)
+from probe.linear_prefix import extends_one_subset, fit_logistic_extensions
 from probe.metrics import MetricScores, batch_metric, batch_metrics
 
 # Rows per block when statistics are accumulated: bounds float64 temporaries to ~50 MB at D=768.
@@ -155,6 +163,25 @@ class Problem:
     def y_val(self) -> np.ndarray:
         return self.y_train[self.n_fit :]
 
+    def columns(self, rows: slice) -> ColumnView:
+        """Training rows ``rows`` through the problem's column cache (:mod:`probe.columns`):
+        what the exact fits and the validation scores read, so a column is gathered once."""
+        if "columns" not in self.memo:
+            self.memo["columns"] = ColumnCache(self.x_train)
+        return self.memo["columns"].view(rows)
+
+    @property
+    def fit_columns(self) -> ColumnView:
+        return self.columns(slice(0, self.n_fit))
+
+    @property
+    def val_columns(self) -> ColumnView:
+        return self.columns(slice(self.n_fit, None))
+
+    @property
+    def train_columns(self) -> ColumnView:
+        return self.columns(slice(None))
+
     @property
     def is_classification(self) -> bool:
         return self.kind != "regression"
@@ -167,12 +194,20 @@ class Problem:
 
     # --- exact probes -------------------------------------------------------------------
     def fit(
-        self, x: np.ndarray, y: np.ndarray, dims: np.ndarray, init: SubsetFit | None = None
+        self, x: Rows, y: np.ndarray, dims: np.ndarray, init: SubsetFit | None = None
     ) -> SubsetFit:
-        """Exact subset probes (logistic or ridge) on rows ``x``/``y`` for ``dims`` (m, s)."""
+        """Exact subset probes (logistic or ridge) on rows ``x``/``y`` for ``dims`` (m, s).
+
+        Binary candidates that extend one shared subset (a greedy step) go to the kernel
+        that reads the shared columns once (:mod:`probe.linear_prefix`); same optimum.
+        """
         dims = np.atleast_2d(np.asarray(dims, dtype=np.int64))
         if not self.is_classification:
             return fit_ridge_subsets(x, y, dims, alpha=self.alpha)
+        if self.kind == "binary" and extends_one_subset(dims):
+            return fit_logistic_extensions(
+                x, y, dims, C=self.C, sample_weight=self.sample_weight(y), init=init
+            )
         return fit_logistic_subsets(
             x,
             y,
@@ -184,10 +219,10 @@ class Problem:
         )
 
     def fit_on_fit(self, dims: np.ndarray, init: SubsetFit | None = None) -> SubsetFit:
-        return self.fit(self.x_fit, self.y_fit, dims, init)
+        return self.fit(self.fit_columns, self.y_fit, dims, init)
 
     def fit_on_train(self, dims: np.ndarray, init: SubsetFit | None = None) -> SubsetFit:
-        return self.fit(self.x_train, self.y_train, dims, init)
+        return self.fit(self.train_columns, self.y_train, dims, init)
 
     def primary(self, y_true: np.ndarray, predictions: np.ndarray) -> np.ndarray:
         """Primary metric of every candidate column of ``predictions`` (n, m) -> (m,)."""
@@ -207,7 +242,7 @@ class Problem:
 
     def validation_primary(self, fit: SubsetFit, dtype: type = np.float64) -> np.ndarray:
         """Primary metric of every candidate of ``fit`` on the validation rows -> (m,)."""
-        return self.primary(self.y_val, fit.predict(self.x_val, dtype))
+        return self.primary(self.y_val, fit.predict(self.val_columns, dtype, compact=True))
 
 
 def inner_split(

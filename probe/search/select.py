@@ -133,9 +133,9 @@ def final_scores(problem: Problem, selected: Shortlist) -> FinalScores:
     init = selected.exact if problem.is_classification else None
     train_fit = problem.fit_on_train(selected.dims, init=init)
     eval_scores = problem.all_metrics(problem.y_eval, train_fit.predict(problem.x_eval))
-    validation = problem.all_metrics(problem.y_val, selected.exact.predict(problem.x_val))
+    validation = problem.all_metrics(problem.y_val, selected.exact.predict(problem.val_columns))
     winner = train_fit.take(np.array([0]))
-    train = problem.all_metrics(problem.y_train, winner.predict(problem.x_train))[0]
+    train = problem.all_metrics(problem.y_train, winner.predict(problem.train_columns))[0]
     return FinalScores(train, validation, eval_scores, train_fit)
 
 

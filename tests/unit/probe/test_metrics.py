@@ -42,6 +42,16 @@ def test_batch_equals_per_column(binary_fixture):
         np.testing.assert_allclose(batched, single)
 
 
+def test_bool_binary_predictions_score_as_int_labels(binary_fixture):
+    """Compact (bool) binary predictions, as the validation screens pass them."""
+    y_true, y_pred = binary_fixture
+    for name in ("accuracy", "f1", "mcc"):
+        np.testing.assert_array_equal(
+            batch_metric(name, y_true, y_pred.astype(bool), 2),
+            batch_metric(name, y_true, y_pred, 2),
+        )
+
+
 def test_multiclass_mcc_and_accuracy_match_sklearn():
     rng = np.random.default_rng(1)
     y_true = rng.integers(0, 3, 500)

@@ -1,0 +1,179 @@
+"""Exact binary logistic probes for candidates that extend one shared subset by one dim each.
+
+A greedy step re-fits its best candidates ``S + {j}`` exactly: all of them share the
+columns of ``S`` and the intercept, and each adds one column of its own. The per-candidate
+kernel (:func:`probe.linear.fit_logistic_subsets`) copies ``S`` into every candidate's
+design and gives every candidate its own thin (s+1) x (s+1) Hessian product; here the shared
+rows ``U = [x_S; 1]`` (s, n) are read once per pass for all candidates:
+
+* scores: one GEMM ``W_U @ U`` plus one elementwise term for the own column ``z``;
+* gradient: one float64 GEMM ``r @ U'`` (an exact accumulation, like the per-candidate
+  kernel's float64 block sums) plus one dot per candidate;
+* Hessian: every candidate's shared block at once as one GEMM ``c @ P'`` of the
+  curvatures ``c`` (m, n) with the pairwise products ``P`` of ``U``'s rows (built once per
+  fit: they do not depend on the candidate), its ``z`` row from one more GEMM.
+
+Measured at D = 768, n = 54,000 fit rows, 8 candidates of 16 dims: 2.6x less CPU per
+Newton iteration than the per-candidate kernel, and no (m, s+1, n) design copy. Same
+objective, same damped Newton loop (:func:`probe.linear.binary_newton`), same stopping
+rule, so the optimum is the same to the solver's tolerance (a test checks that).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from probe.linear import (
+    DESIGN_BUDGET,
+    Rows,
+    SubsetFit,
+    _check_labels,
+    _sigmoid_inplace,
+    _thread_controller,
+    binary_newton,
+    features_major,
+)
+
+# Candidates from which the shared Hessian block is one GEMM with the pairwise products;
+# below, one syrk per candidate costs less than building the products.
+PRODUCTS_MIN_CANDIDATES = 3
+# Subset size from which this kernel beats the per-candidate one (measured at n = 54,000:
+# 8 candidates of 4 dims 13% less CPU, of 16 dims 26% less; of 2-3 dims, or 50 pairs that
+# share a dim, the per-candidate kernel's cache-blocked pass wins).
+MIN_SIZE = 4
+
+
+def extends_one_subset(dims: np.ndarray) -> bool:
+    """Whether ``dims`` (m, s) are m > 1 candidates of s >= ``MIN_SIZE`` dims that share
+    their first s-1 dims: the case this kernel is faster for."""
+    return (
+        dims.shape[0] > 1
+        and dims.shape[1] >= MIN_SIZE
+        and bool(np.all(dims[:, :-1] == dims[:1, :-1]))
+    )
+
+
+def fit_logistic_extensions(
+    x: Rows,
+    y: np.ndarray,
+    dims: np.ndarray,
+    *,
+    C: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+    init: SubsetFit | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-9,
+) -> SubsetFit:
+    """Binary L2 logistic regression (scikit-learn's objective) on subsets ``dims`` (m, s)
+    that share their first s-1 dims; the same contract as
+    :func:`probe.linear.fit_logistic_subsets` with ``n_classes=2``."""
+    labels = _check_labels(y, 2)
+    dims = np.atleast_2d(np.asarray(dims, dtype=np.int64))
+    if dims.shape[1] < 2 or not np.all(dims[:, :-1] == dims[:1, :-1]):
+        raise ValueError("fit_logistic_extensions needs candidates sharing all but their last dim")
+    n_candidates, size = dims.shape
+    weights = (
+        np.ones(labels.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    )
+    shared = np.empty((size, labels.size), dtype=np.float32)  # U: shared dims, then ones
+    shared[: size - 1] = features_major(x, dims[0, :-1])
+    shared[size - 1] = 1.0
+    own = features_major(x, dims[:, -1])  # z (m, n)
+    theta = np.zeros((n_candidates, size + 1))  # [shared dims, own dim, intercept]
+    if init is not None:
+        theta[:, :size] = init.coef[..., 0]
+        theta[:, size] = init.intercept[:, 0]
+    with _thread_controller().limit(limits=1, user_api="blas"):
+        theta = _ExtensionNewton(shared, own, labels, C * weights).run(theta, max_iter, tol)
+    return SubsetFit("binary", dims, theta[:, :size, None].copy(), theta[:, size:].copy())
+
+
+class _ExtensionNewton:
+    """Derivatives of the candidates ``[U; z_j]`` for :func:`probe.linear.binary_newton`.
+
+    Parameter order (q = s + 1): the s - 1 shared dims, the own dim, the intercept;
+    ``shared_params`` maps ``U``'s rows (shared dims, then ones) to it.
+    """
+
+    def __init__(
+        self, shared: np.ndarray, own: np.ndarray, labels: np.ndarray, weight: np.ndarray
+    ) -> None:
+        n_shared, n_rows = shared.shape
+        self.shared, self.own = shared, own  # (s, n), (m, n) float32
+        self.shared64, self.own64 = shared.astype(np.float64), own.astype(np.float64)
+        self.labels, self.weight = labels, weight
+        self.labels32, self.weight32 = labels.astype(np.float32), weight.astype(np.float32)
+        self.own_param = n_shared - 1
+        self.shared_params = np.r_[np.arange(n_shared - 1), n_shared]
+        self.first, self.second = np.triu_indices(n_shared)
+        fits = self.first.size * n_rows <= DESIGN_BUDGET
+        self.products = None  # P (s(s+1)/2, n) float32
+        if own.shape[0] >= PRODUCTS_MIN_CANDIDATES and fits:
+            self.products = np.empty((self.first.size, n_rows), dtype=np.float32)
+            for row, (first, second) in enumerate(zip(self.first, self.second, strict=True)):
+                np.multiply(shared[first], shared[second], out=self.products[row])
+
+    def run(self, theta: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
+        reach = np.empty(theta.shape)
+        reach[:, self.shared_params] = np.abs(self.shared).max(axis=1)
+        reach[:, self.own_param] = np.abs(self.own).max(axis=1)
+        return binary_newton(
+            self.derivatives,
+            self.designs,
+            reach,
+            self.labels,
+            self.weight,
+            theta,
+            max_iter,
+            tol,
+        )
+
+    def designs(self, rows: np.ndarray) -> np.ndarray:
+        """The per-candidate (k, q, n) designs of candidates ``rows`` (for damping only)."""
+        design = np.empty((rows.size, self.shared.shape[0] + 1, self.shared.shape[1]), np.float32)
+        design[:, self.shared_params] = self.shared
+        design[:, self.own_param] = self.own[rows]
+        return design
+
+    def derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Loss gradient (m, q) float64 and Hessian (m, q, q) at ``theta`` (m, q)."""
+        shared_params, own_param = self.shared_params, self.own_param
+        theta32 = theta.astype(np.float32)
+        prob = theta32[:, shared_params] @ self.shared  # (m, n) scores
+        prob += theta32[:, own_param, None] * self.own
+        _sigmoid_inplace(prob)
+        residual = prob - self.labels32
+        residual *= self.weight32
+        curvature = np.subtract(1.0, prob)
+        curvature *= prob
+        curvature *= self.weight32
+        n_candidates, n_params = theta.shape
+        residual64 = residual.astype(np.float64)
+        gradient = np.empty((n_candidates, n_params))
+        gradient[:, shared_params] = residual64 @ self.shared64.T  # float64 accumulation
+        gradient[:, own_param] = np.einsum("mn,mn->m", residual64, self.own64)
+        hessian = np.empty((n_candidates, n_params, n_params))
+        hessian[:, shared_params[:, None], shared_params[None, :]] = self._shared_block(curvature)
+        weighted_own = curvature * self.own  # (m, n)
+        cross = (weighted_own @ self.shared.T).astype(np.float64)  # (m, s)
+        hessian[:, own_param, shared_params] = cross
+        hessian[:, shared_params, own_param] = cross
+        hessian[:, own_param, own_param] = np.einsum("mn,mn->m", weighted_own, self.own)
+        return gradient, hessian
+
+    def _shared_block(self, curvature: np.ndarray) -> np.ndarray:
+        """``U diag(c_j) U'`` of every candidate: (m, n) curvatures -> (m, s, s) float64."""
+        n_candidates, n_shared = curvature.shape[0], self.shared.shape[0]
+        block = np.empty((n_candidates, n_shared, n_shared))
+        if self.products is not None:
+            # (s(s+1)/2, n) @ (n, m): 2.3x faster in OpenBLAS than (m, n) @ (n, s(s+1)/2)
+            # with the products transposed (measured)
+            values = (self.products @ np.ascontiguousarray(curvature.T)).T.astype(np.float64)
+            block[:, self.first, self.second] = values
+            block[:, self.second, self.first] = values
+            return block
+        root = np.sqrt(curvature)
+        for candidate in range(n_candidates):  # BLAS on one thread: see fit_logistic_subsets
+            scaled = self.shared * root[candidate]
+            block[candidate] = scaled @ scaled.T  # numpy calls syrk for a @ a.T
+        return block
