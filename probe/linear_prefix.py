@@ -123,10 +123,33 @@ class _ExtensionNewton:
             reach,
             self.labels,
             self.weight,
-            theta,
+            self.own_weight_start(theta),
             max_iter,
             tol,
         )
+
+    def own_weight_start(self, theta: np.ndarray) -> np.ndarray:
+        """From a greedy step's warm start (the previous probe, own weights 0), one Newton
+        step on each candidate's own weight alone; other starts are returned unchanged.
+
+        Why: all candidates then share their scores, so the step costs one elementwise
+        pass over (m, n) instead of a full Newton pass, and it puts the own weight close
+        enough that the full Newton loop usually stops after one iteration fewer (measured
+        on the D = 768 benchmark: 3 -> 2 passes on most steps). The optimum is unchanged:
+        only the starting point moves.
+        """
+        shared_params, own_param = self.shared_params, self.own_param
+        start = theta[0, shared_params]
+        if np.any(theta[:, own_param] != 0.0) or np.any(theta[:, shared_params] != start):
+            return theta
+        prob = _sigmoid_inplace(start.astype(np.float32) @ self.shared)  # (n,) shared scores
+        residual = (prob - self.labels32) * self.weight32
+        curvature = (1.0 - prob) * prob * self.weight32
+        gradient = self.own @ residual  # (m,)
+        hessian = (self.own * self.own) @ curvature + 1.0  # + the penalty's curvature
+        theta = theta.copy()
+        theta[:, own_param] = -gradient / hessian
+        return theta
 
     def designs(self, rows: np.ndarray) -> np.ndarray:
         """The per-candidate (k, q, n) designs of candidates ``rows`` (for damping only)."""

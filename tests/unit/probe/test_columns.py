@@ -21,19 +21,39 @@ def test_features_major_gather_is_the_transposed_take(features):
     np.testing.assert_array_equal(gather_features_major(features, dims), features[:, dims].T)
 
 
+def kept(cache: ColumnCache, span: tuple[int, int]) -> list[int]:
+    return sorted(cache.columns.get(span, {}))
+
+
 @pytest.mark.parametrize("rows", [slice(0, 7000), slice(7000, None), slice(None)])
 def test_cached_rows_equal_the_slice_rows(features, rows):
     cache = ColumnCache(features)
+    everything = (0, features.shape[0])
     cache.features_major(np.array([5, 1]), slice(0, 7000))  # fills the cache, all rows
-    assert sorted(cache.columns) == [1, 5]
+    assert kept(cache, everything) == [1, 5]
     view = cache.view(rows)
     dims = np.array([1, 5, 1])
     np.testing.assert_array_equal(view.features_major(dims), features[rows][:, dims].T)
     np.testing.assert_array_equal(view.rows_major(dims), features[rows][:, dims])
-    # a request for columns not all cached is served from the rows and caches nothing
-    np.testing.assert_array_equal(view.rows_major(np.array([1, 8])), features[rows][:, [1, 8]])
-    assert sorted(cache.columns) == [1, 5]
     assert view.shape == features[rows].shape
+
+
+def test_row_major_requests_keep_a_few_new_columns_over_their_rows_only(features):
+    cache = ColumnCache(features)
+    everything, validation = (0, features.shape[0]), (7000, features.shape[0])
+    cache.features_major(np.array([1]), slice(None))
+    view = cache.view(slice(7000, None))
+    np.testing.assert_array_equal(view.rows_major(np.array([1, 8, 3])), features[7000:, [1, 8, 3]])
+    assert kept(cache, everything) == [1] and kept(cache, validation) == [3, 8]
+    many = np.arange(40)[::-1]  # more than ROWS_MAJOR_GATHER new columns: taken, not kept
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("probe.columns.ROWS_MAJOR_GATHER", 10)
+        np.testing.assert_array_equal(view.rows_major(many), features[7000:, many])
+    assert kept(cache, validation) == [3, 8]
+    # the fit rows cannot use the validation rows' copies
+    np.testing.assert_array_equal(
+        cache.view(slice(0, 7000)).rows_major(np.array([8])), features[:7000, [8]]
+    )
 
 
 def test_past_the_bound_columns_are_gathered_per_request(features):
@@ -41,7 +61,7 @@ def test_past_the_bound_columns_are_gathered_per_request(features):
     cache.features_major(np.array([0, 1]), slice(None))
     block = cache.features_major(np.array([2, 3, 4]), slice(100, 200))
     np.testing.assert_array_equal(block, features[100:200, 2:5].T)
-    assert sorted(cache.columns) == [0, 1]
+    assert kept(cache, (0, features.shape[0])) == [0, 1]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
