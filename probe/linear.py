@@ -110,7 +110,12 @@ class SubsetFit:
                 scores = outputs[:, start:stop, output]
                 np.multiply(rows_major(x, dims[:, 0]), coef[start:stop, 0, output], out=scores)
                 for position in range(1, size):
-                    scores += rows_major(x, dims[:, position]) * coef[start:stop, position, output]
+                    column = rows_major(x, dims[:, position])  # a fresh array, ours to scale
+                    if column.dtype == dtype:
+                        column *= coef[start:stop, position, output]
+                        scores += column
+                    else:  # float64 scores: the product in float64, as the probes report
+                        scores += column * coef[start:stop, position, output]
                 scores += intercept[start:stop, output]
         return outputs
 
@@ -198,7 +203,8 @@ def balanced_sample_weight(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def rows_major(x: Rows, dims: np.ndarray) -> np.ndarray:
-    """Columns ``dims`` (u,) of ``x`` as (n, u) rows (``x``'s dtype; maybe a transposed view)."""
+    """Columns ``dims`` (u,) of ``x`` as (n, u) rows: a new array (or a transposed view of
+    one) in ``x``'s dtype, which the caller may overwrite."""
     if isinstance(x, np.ndarray):
         return np.take(x, dims, axis=1)
     return x.rows_major(dims)
