@@ -29,7 +29,7 @@ probe_task() {
     [ -f "$RES/$task-probe.json" ] && return 0
     timed "probe-$task" $FEWDIMS run --task "$task" --model mpnet --methods "$METHODS" \
         --cache-dir "$CACHE_DIR" ${STORE:+--store "$STORE"} --out "$OUT/.run-$task" "$@"
-    cp "$OUT/.run-$task/results/$task-probe.json" "$RES/"
+    cp "$OUT/.run-$task/results/$task-probe".{json,predictions.npz} "$RES/"
     rm -rf "$OUT/.run-$task"
 }
 if [ "$PHASE" != finetune ]; then
