@@ -5,9 +5,12 @@ counts, so a resample is fully described by how often each example was drawn. On
 ``(n_resamples, n_examples)`` matrix of multinomial counts (:func:`resample_weights`) is
 drawn once per eval set and shared by every metric and every prediction vector; a metric of
 ``m`` candidates on all resamples is then one or two matrix products
-(``(B, n) @ (n, m)``), never a Python loop over resamples. The statistic on a resample is
-exactly the statistic on the duplicated examples (the tests compare with
-``scipy.stats.bootstrap(..., method="percentile")``).
+(``(B, n) @ (n, m)``), never a Python loop over resamples. Spearman's rho needs ranks
+within each resample; :mod:`probe.stats.spearman` gets them from the same counts in one pass
+per candidate, without sorting any resample. The statistic on a resample is exactly the
+statistic on the duplicated examples (the tests compare with
+``scipy.stats.bootstrap(..., method="percentile")`` and, per resample, with scipy on the
+duplicated rows).
 
 Resampling unit: examples (sentences or sentence pairs) by default. When several rows belong
 to one sentence (token rows: every word token a row), pass ``groups`` (n_rows,) with the
@@ -28,15 +31,24 @@ MCC 0 (scikit-learn's convention), and that is not an undefined resample.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from probe.errors import FewdimsError
 from probe.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from probe.stats.spearman import (
+    SPEARMAN_BLOCK_VALUES,
+    Rows,
+    TieGroups,
+    TrueRanks,
+    column_spearman,
+    mid_ranks,
+)
 
 CI_METHOD = "percentile"
 # Resamples per block when weights are drawn; bounds the (block, n) float64 temporaries.
@@ -168,11 +180,17 @@ class Resamples:
     ``counts`` (n_resamples, n_units) float64; ``unit_of_row`` (n_rows,) the unit (sentence)
     of each row, or None when every row is its own unit. Statistics are summed per unit first
     (``weighted_sum``), so token rows never need an (n_resamples, n_rows) matrix, which for a
-    dev set of 20,000 token rows would be 160 MB.
+    dev set of 20,000 token rows would be 160 MB. ``counts`` is read-only: one draw is shared
+    by every eval set of the same size and settings in this process (:func:`draw_resamples`).
+
+    ``derived``: statistics of these resamples and one label vector that every call on that
+    eval set needs again (Spearman's true-value ranks), kept here for the next call; see
+    :func:`_spearman_truth`.
     """
 
     counts: np.ndarray
     unit_of_row: np.ndarray | None = None
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_resamples(self) -> int:
@@ -195,9 +213,18 @@ class Resamples:
         """Sum of row values (n_rows, k) over the drawn rows of every resample -> (B, k)."""
         return self.counts @ self.per_unit(values)
 
-    def row_weights(self) -> np.ndarray:
-        """(n_resamples, n_rows) draw count of every row (for statistics that need rows)."""
-        return self.counts if self.unit_of_row is None else self.counts[:, self.unit_of_row]
+    def row_weights(self, resamples: slice = slice(None)) -> np.ndarray:
+        """(n_resamples, n_rows) draw count of every row (for statistics that need rows);
+        ``resamples`` picks a block of resamples, so token rows never need all at once."""
+        counts = self.counts[resamples]
+        return counts if self.unit_of_row is None else counts[:, self.unit_of_row]
+
+
+# The last draw of this process: a sweep draws the same matrix for every (layer, pooling)
+# group of a task (same eval size, seed and resamples), and 1,000 multinomial draws over
+# 2,700 units take about 0.2 s, most of QNLI's CI seconds before this memo. One entry only,
+# so memory stays at one (n_resamples, n_units) matrix.
+_last_draw: tuple[tuple[Any, ...], Resamples] | None = None
 
 
 def draw_resamples(n_rows: int, spec: BootstrapSpec, groups: np.ndarray | None = None) -> Resamples:
@@ -207,8 +234,12 @@ def draw_resamples(n_rows: int, spec: BootstrapSpec, groups: np.ndarray | None =
     ``groups`` (n_rows,) it draws as many groups (sentences) as there are, and every row of a
     drawn group counts as often as its group. Seeded by ``spec.seed`` alone, so two
     prediction vectors on the same eval set see the same resamples (the basis of the paired
-    tests).
+    tests). A repeated call with the same arguments returns the same (read-only) draw.
     """
+    global _last_draw
+    key = (n_rows, spec.n_resamples, spec.seed, None if groups is None else _digest(groups))
+    if _last_draw is not None and _last_draw[0] == key:
+        return _last_draw[1]
     rng = np.random.default_rng([spec.seed, 0xB007])
     if groups is None:
         n_drawn, unit_of_row = n_rows, None
@@ -220,7 +251,18 @@ def draw_resamples(n_rows: int, spec: BootstrapSpec, groups: np.ndarray | None =
     for start in range(0, spec.n_resamples, RESAMPLE_BLOCK):
         stop = min(start + RESAMPLE_BLOCK, spec.n_resamples)
         counts[start:stop] = rng.multinomial(n_drawn, uniform, size=stop - start)
-    return Resamples(counts, unit_of_row)
+    counts.flags.writeable = False
+    resamples = Resamples(counts, unit_of_row)
+    _last_draw = (key, resamples)
+    return resamples
+
+
+def _digest(values: np.ndarray) -> str:
+    """Content key of an array (dtype, shape and bytes)."""
+    array = np.ascontiguousarray(values)
+    digest = hashlib.blake2b(array.tobytes(), digest_size=16)
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    return digest.hexdigest()
 
 
 def resample_weights(
@@ -264,13 +306,7 @@ def weighted_metric(
     if name == "pearson":
         return _weighted_pearson(np.asarray(y_true, np.float64), predictions, resamples)
     if name == "spearman":
-        weights = resamples.row_weights()
-        true_ranks = weighted_ranks(np.asarray(y_true, np.float64), weights)  # (B, n)
-        columns = [
-            _spearman_column(true_ranks, predictions[:, column], weights)
-            for column in range(predictions.shape[1])
-        ]  # one (B, n) rank matrix at a time: (B, n, m) would not fit for many candidates
-        return np.stack(columns, axis=1)
+        return _weighted_spearman(np.asarray(y_true, np.float64), predictions, resamples)
     known = ", ".join(CLASSIFICATION_METRICS + REGRESSION_METRICS)
     raise FewdimsError(f"No bootstrap for metric {name!r}; fewdims computes: {known}.")
 
@@ -306,29 +342,21 @@ def _confusion_metric(
 def _weighted_pearson(
     y_true: np.ndarray, predictions: np.ndarray, resamples: Resamples
 ) -> np.ndarray:
-    """Weighted Pearson r of ``y_true`` with each column, on every resample -> (B, m)."""
+    """Weighted Pearson r of ``y_true`` with each column, on every resample -> (B, m).
+
+    Two products: one for the sums that involve ``y_true`` alone, one (n, 3m) for the three
+    sums of every column."""
     x = (y_true - y_true.mean())[:, None]  # centred once for numerical safety (r is shift-free)
     y = predictions.astype(np.float64) - predictions.mean(axis=0, dtype=np.float64)
-    totals = resamples.weighted_sum(np.ones_like(x))  # (B, 1)
-    mean_x = resamples.weighted_sum(x) / totals  # (B, 1)
-    mean_y = resamples.weighted_sum(y) / totals  # (B, m)
-    cov = resamples.weighted_sum(x * y) / totals - mean_x * mean_y
-    var_x = resamples.weighted_sum(x * x) / totals - mean_x**2
-    var_y = resamples.weighted_sum(y * y) / totals - mean_y**2
-    return _correlation(cov, var_x, var_y)
-
-
-def _pearson_rows(
-    true_ranks: np.ndarray, pred_ranks: np.ndarray, weights: np.ndarray
-) -> np.ndarray:
-    """Weighted Pearson r per resample of two (B, n) matrices that differ per resample -> (B,)."""
-    totals = weights.sum(axis=1)
-    weighted_true = weights * true_ranks
-    mean_x = weighted_true.sum(axis=1) / totals
-    mean_y = np.einsum("bn,bn->b", weights, pred_ranks) / totals
-    cov = np.einsum("bn,bn->b", weighted_true, pred_ranks) / totals - mean_x * mean_y
-    var_x = np.einsum("bn,bn->b", weighted_true, true_ranks) / totals - mean_x**2
-    var_y = np.einsum("bn,bn,bn->b", weights, pred_ranks, pred_ranks) / totals - mean_y**2
+    n_columns = y.shape[1]
+    true_sums = resamples.weighted_sum(np.hstack([np.ones_like(x), x, x * x]))  # (B, 3)
+    column_sums = resamples.weighted_sum(np.hstack([y, x * y, y * y]))  # (B, 3m)
+    totals = true_sums[:, :1]
+    mean_x = true_sums[:, 1:2] / totals  # (B, 1)
+    mean_y = column_sums[:, :n_columns] / totals  # (B, m)
+    cov = column_sums[:, n_columns : 2 * n_columns] / totals - mean_x * mean_y
+    var_x = true_sums[:, 2:3] / totals - mean_x**2
+    var_y = column_sums[:, 2 * n_columns :] / totals - mean_y**2
     return _correlation(cov, var_x, var_y)
 
 
@@ -341,29 +369,41 @@ def _correlation(cov: np.ndarray, var_x: np.ndarray, var_y: np.ndarray) -> np.nd
     return np.clip(value, -1.0, 1.0)
 
 
-def _spearman_column(true_ranks: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Spearman r of one prediction column on every resample -> (B,).
+def _weighted_spearman(
+    y_true: np.ndarray, predictions: np.ndarray, resamples: Resamples
+) -> np.ndarray:
+    """Spearman r of ``y_true`` with each column on every resample -> (B, m), without ranking
+    any resample (:mod:`probe.stats.spearman`). Resamples go in blocks that keep the
+    (n_rows, block) temporaries near SPEARMAN_BLOCK_VALUES (all 1,000 at once for STS-B)."""
+    rho = np.empty((resamples.n_resamples, predictions.shape[1]))
+    column_ties = [TieGroups.of(predictions[:, column]) for column in range(predictions.shape[1])]
+    block_size = max(1, SPEARMAN_BLOCK_VALUES // max(len(y_true), 1))
+    for start in range(0, resamples.n_resamples, block_size):
+        block = slice(start, start + block_size)
+        truth = _spearman_truth(y_true, resamples, block)
+        scratch = Rows.empty_like(truth.weights)
+        for column, ties in enumerate(column_ties):
+            rho[block, column] = column_spearman(truth, ties, scratch)
+    return rho
 
-    Computed in the column's sorted order (Pearson r does not care how rows are ordered, as
-    long as all three matrices share it), which saves scattering the ranks back.
+
+def _spearman_truth(y_true: np.ndarray, resamples: Resamples, block: slice) -> TrueRanks:
+    """The true values' ranks in a block of resamples (:class:`TrueRanks`).
+
+    When the block is all resamples (up to SPEARMAN_BLOCK_VALUES counts: every pooled GLUE
+    dev set) they are kept in ``resamples.derived`` for the next call with the same labels:
+    a sweep scores every method's prediction vectors against one eval set, and ranking the
+    labels (STS-B: 1,500 rows in 78 runs of ties) costs several columns' worth.
     """
-    order, sorted_ranks = _sorted_weighted_ranks(np.asarray(values, np.float64), weights)
-    return _pearson_rows(true_ranks[:, order], sorted_ranks, weights[:, order])
-
-
-def _sorted_weighted_ranks(
-    values: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The sort order of ``values`` and the resamples' mid-ranks in that order -> (n,), (B, n)."""
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    new_value = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
-    sorted_weights = weights[:, order]
-    if new_value.all():  # no ties (the usual case for real-valued predictions)
-        return order, np.cumsum(sorted_weights, axis=1) - (sorted_weights - 1.0) / 2.0
-    group_weight = np.add.reduceat(sorted_weights, np.flatnonzero(new_value), axis=1)  # (B, U)
-    mid_rank = np.cumsum(group_weight, axis=1) - (group_weight - 1.0) / 2.0
-    return order, mid_rank[:, np.cumsum(new_value) - 1]
+    whole = block.start == 0 and block.stop >= resamples.n_resamples
+    key = ("spearman", _digest(y_true))
+    if whole and key in resamples.derived:
+        return resamples.derived[key]
+    truth = TrueRanks.of(TieGroups.of(y_true), resamples.row_weights(block).T)
+    if whole:
+        resamples.derived.clear()  # one label vector at a time
+        resamples.derived[key] = truth
+    return truth
 
 
 def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -373,26 +413,36 @@ def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     ranks (``scipy.stats.rankdata``'s ``average``). One sort for all resamples: the order of
     the values does not depend on the resample, only the counts do.
     """
-    order, sorted_ranks = _sorted_weighted_ranks(values, weights)
-    ranks = np.empty_like(weights)
-    ranks[:, order] = sorted_ranks
-    return ranks
+    counts = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)  # (n, B)
+    return mid_ranks(TieGroups.of(values), Rows.of(counts))[0].T
 
 
 def percentile_interval(values: np.ndarray, level: float) -> list[Interval]:
-    """Percentile interval of each column of (B, m) resampled statistics; NaN rows left out."""
+    """Percentile interval of each column of (B, m) resampled statistics; NaN rows left out.
+
+    Columns without NaN (nearly all) share one ``np.quantile`` call; a column with undefined
+    resamples takes the quantiles of its finite values alone.
+    """
     tail = (1.0 - level) / 2.0
+    finite = np.isfinite(values)
+    n_finite = finite.sum(axis=0)
+    bounds = np.full((2, values.shape[1]), np.nan)
+    clean = n_finite == values.shape[0]
+    if clean.any():
+        bounds[:, clean] = np.quantile(values[:, clean], [tail, 1.0 - tail], axis=0)
+    for column in np.flatnonzero(~clean & (n_finite > 0)):
+        bounds[:, column] = np.quantile(values[finite[:, column], column], [tail, 1.0 - tail])
     intervals = []
-    for column in values.T:
-        finite = column[np.isfinite(column)]
-        undefined = int(column.size - finite.size)
-        if finite.size == 0:
+    for column in range(values.shape[1]):
+        undefined = int(values.shape[0] - n_finite[column])
+        if n_finite[column] == 0:
             intervals.append(
                 Interval.undefined("the metric is undefined on every resample", undefined)
             )
-            continue
-        low, high = np.quantile(finite, [tail, 1.0 - tail])
-        intervals.append(Interval(float(low), float(high), undefined))
+        else:
+            intervals.append(
+                Interval(float(bounds[0, column]), float(bounds[1, column]), undefined)
+            )
     return intervals
 
 
