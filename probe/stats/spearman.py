@@ -3,35 +3,37 @@
 Why a module of its own: ranking every resample column by column made STS-B's Spearman CIs
 cost 2.4x the whole probe sweep they belonged to (``reports/benchmarks/bootstrap-minilm-glue``
 before this module). Here every sum but one is a closed form of the counts, and the one that
-is not costs a gather, a cumulative sum and a dot product per prediction column.
+is not costs one running sum of the counts and one dot product per prediction column.
 
 The identities. A resample is the draw counts ``w`` (n,) of the eval rows, ``N = sum(w)``
-rows in all. Sort the values once (the order does not depend on the resample). Tie groups
-``g`` of equal values -- and the copies of one drawn row, which tie with each other -- hold
-``T_g`` resampled rows, and every row of ``g`` has the average rank
+rows in all. Sort the values once (the order does not depend on the resample). Runs of equal
+values -- and the copies of one drawn row, which tie with each other -- hold ``T`` resampled
+rows each, and every row of a run after ``C`` resampled rows has the average rank
 
-    R_g = (rows in the groups before g) + (T_g + 1) / 2,
+    R = C + (T + 1) / 2,
 
 which is ``scipy.stats.rankdata(method="average")`` of the duplicated rows. Spearman's rho is
 the ``w``-weighted Pearson r of the two rank vectors, and
 
 * ``sum_i w_i R_i = N (N + 1) / 2`` for either variable (ranks 1..N, however tied), so both
   mean ranks are ``(N + 1) / 2``;
-* ``sum_i w_i (R_i - (N + 1) / 2)^2 = (N^3 - N - sum_g (T_g^3 - T_g)) / 12`` (tie correction);
-* only the cross term pairs the variables: with ``a = w * Rx`` and the tie groups ``h`` of y,
-  ``sum_i w_i Rx_i Ry_i = sum_h a_h (C_h - U_h / 2) + N (N + 1) / 4``, where ``a_h`` and
-  ``U_h`` are the sums of ``a`` and ``w`` over ``h`` and ``C_h`` is the cumulative ``U`` up to
-  and including ``h`` in y's sorted order.
+* ``sum_i w_i (R_i - (N + 1) / 2)^2 = (N^3 - N - sum_runs (T^3 - T)) / 12`` (tie correction);
+* only the cross term pairs the variables: with ``a = w * Rx``,
+  ``sum_i w_i Rx_i Ry_i = sum_i a_i (Ry_i - 1/2) + N (N + 1) / 4``, and for a row of y that
+  ties with no other, ``Ry_i - 1/2 = C_i - w_i / 2`` with ``C_i`` the rows drawn with a value
+  up to and including y_i.
 
-So a column costs O(B n): one gather of ``w`` and ``a`` into its sorted order (tie groups
-summed with ``reduceat``), one cumulative sum and one dot product; no sort per resample. All
-sums are of integers, halves or quarters below 2^53 while ``N^3 < 2^53`` (N up to about
-200,000 rows per resample), so they are exact in float64, and rho equals ranking each resample
-up to the rounding of the final division (the tests compare with ``scipy.stats.spearmanr`` on
-the duplicated rows to 1e-10).
+So a column costs O(B n): the running sums ``C`` (:func:`cumulative_counts`), one dot product
+with ``a`` and a correction at the few tied rows; a vector with many ties is done run by run
+instead (:func:`run_bounds_by_runs`). The true values' side (``a`` and its sums) is computed
+once per eval set (:class:`TrueRanks`). All sums are of integers, halves or quarters below
+2^53 while ``N^3 < 2^53`` (N up to about 200,000 rows per resample), so they are exact in
+float64 and rho equals ranking each resample up to the rounding of the final division (the
+tests compare with ``scipy.stats.spearmanr`` on the duplicated rows to 1e-10).
 
-Callers pass the counts in blocks of resamples (:data:`SPEARMAN_BLOCK`): the (block, n)
-temporaries then stay in cache, which measured about 1.6x faster than whole (B, n) passes.
+Layout: counts are (n, b), rows by resamples, so that a row is a contiguous (b,) vector and
+the running sum is one vectorised add per row. Callers pass blocks of resamples that keep
+(n, b) near :data:`SPEARMAN_BLOCK_VALUES` values.
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 # Values per (n_rows, block) float64 temporary: 16 MB; all 1,000 resamples of STS-B dev
 # (1,500 rows) at once, blocks of 69 resamples for 30,000 token rows.
 SPEARMAN_BLOCK_VALUES = 2**21
+# Above this share of tied rows a vector is ranked run by run (sparse sums per run, then a
+# loop over the runs) instead of row by row with corrections at the tied rows, which cost
+# about 10 passes over those rows. Labels (STS-B: 78 runs) and predictions of one or two
+# float16 dims (~200 values for 1,500 rows) go run by run.
+MANY_TIES = 0.125
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,20 @@ class TieGroups:
     run_before: np.ndarray
     tied: np.ndarray
     multi: np.ndarray
+
+    @property
+    def many_ties(self) -> bool:
+        """More than MANY_TIES of the rows tied: ranked run by run (:func:`run_bounds_by_runs`)."""
+        return self.tied.size > MANY_TIES * self.run_of_row.size
+
+    def run_sums(self, per_row: np.ndarray) -> np.ndarray:
+        """(n, b) row values -> (r, b) sums over each run, in one sparse product."""
+        n_rows = self.run_of_row.size
+        members = csr_matrix(
+            (np.ones(n_rows), (self.run_of_row, np.arange(n_rows))),
+            shape=(self.run_last.size, n_rows),
+        )
+        return np.asarray(members @ per_row)
 
     @classmethod
     def of(cls, values: np.ndarray) -> TieGroups:
@@ -130,6 +152,16 @@ def run_bounds(
     return through, preceding
 
 
+def run_bounds_by_runs(ties: TieGroups, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same bounds for every run from the runs' draw counts, without visiting the rows one
+    by one: one sparse product and a loop over the (few) runs."""
+    run_weight = ties.run_sums(weights)  # (r, b); runs are numbered in sorted order
+    through = run_weight.copy()
+    for run in range(1, through.shape[0]):
+        np.add(through[run - 1], through[run], out=through[run])
+    return through, through - run_weight
+
+
 def tie_term(run_weight: np.ndarray) -> np.ndarray:
     """``sum over runs (T^3 - T)`` (b,) of (r, b) rows per run (a row drawn w times is
     itself a run of w ties)."""
@@ -142,8 +174,11 @@ def mid_ranks(ties: TieGroups, weights: Rows) -> tuple[np.ndarray, np.ndarray]:
 
     A run of T rows after C rows has ranks C + 1 .. C + T, so average rank C + (T + 1) / 2.
     """
-    cumulative = cumulative_counts(ties, weights, Rows.empty_like(weights))
-    through, preceding = run_bounds(cumulative, ties.run_last, ties.run_before)
+    if ties.many_ties:
+        through, preceding = run_bounds_by_runs(ties, weights.array)
+    else:
+        cumulative = cumulative_counts(ties, weights, Rows.empty_like(weights))
+        through, preceding = run_bounds(cumulative, ties.run_last, ties.run_before)
     run_rank = (through + preceding + 1.0) / 2.0  # (r, b)
     return run_rank[ties.run_of_row], tie_term(through - preceding)
 
@@ -196,28 +231,45 @@ def column_spearman(truth: TrueRanks, ties: TieGroups, scratch: Rows) -> np.ndar
     on every resample of the block -> (b,), NaN where either is constant in the resample.
 
     ``scratch``: an (n, b) :class:`Rows` the caller owns (overwritten; one per caller, so
-    threads sharing ``truth`` never share it). Cross term ``sum_i a_i (Ry_i - 1/2)``:
-    ``sum_i a_i (C_i - w_i / 2)`` for untied rows, corrected at tied rows to their run's
-    average rank.
+    threads sharing ``truth`` never share it).
     """
-    cumulative = cumulative_counts(ties, truth.weights, scratch)
-    cross = np.einsum("nb,nb->b", truth.weighted, cumulative) - truth.half_a_w
-    predicted_tie_term = truth.copies
-    if ties.tied.size:
-        run = ties.run_of_row[ties.tied]
-        through, preceding = run_bounds(cumulative, ties.run_last[run], ties.run_before[run])
-        tied_weights = truth.weights.array[ties.tied]  # (k, b)
-        untied_formula = cumulative[ties.tied] - tied_weights / 2.0
-        cross += np.einsum(
-            "kb,kb->b", truth.weighted[ties.tied], (through + preceding) / 2.0 - untied_formula
-        )
-        through, preceding = run_bounds(
-            cumulative, ties.run_last[ties.multi], ties.run_before[ties.multi]
-        )
-        predicted_tie_term = truth.copies - tie_term(tied_weights) + tie_term(through - preceding)
+    if ties.many_ties:
+        cross, predicted_tie_term = _cross_by_runs(truth, ties)
+    else:
+        cross, predicted_tie_term = _cross_by_rows(truth, ties, scratch)
     product = truth.squares * (truth.spread - predicted_tie_term / 12.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(
             product > 0, (cross + truth.offset) / np.sqrt(np.maximum(product, 0.0)), np.nan
         )
     return np.clip(rho, -1.0, 1.0)
+
+
+def _cross_by_runs(truth: TrueRanks, ties: TieGroups) -> tuple[np.ndarray, np.ndarray]:
+    """``sum_i a_i (Ry_i - 1/2)`` and y's tie term (both (b,)) run by run:
+    ``sum_runs a_run (C_through + C_before) / 2``."""
+    through, preceding = run_bounds_by_runs(ties, truth.weights.array)  # (r, b)
+    cross = np.einsum("rb,rb->b", ties.run_sums(truth.weighted), through + preceding) / 2.0
+    return cross, tie_term(through - preceding)
+
+
+def _cross_by_rows(
+    truth: TrueRanks, ties: TieGroups, scratch: Rows
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same row by row: ``sum_i a_i (C_i - w_i / 2)``, corrected at the tied rows to
+    their run's average rank (and the tie term of untied values corrected at their runs)."""
+    cumulative = cumulative_counts(ties, truth.weights, scratch)
+    cross = np.einsum("nb,nb->b", truth.weighted, cumulative) - truth.half_a_w
+    if not ties.tied.size:
+        return cross, truth.copies
+    run = ties.run_of_row[ties.tied]
+    through, preceding = run_bounds(cumulative, ties.run_last[run], ties.run_before[run])
+    tied_weights = truth.weights.array[ties.tied]  # (k, b)
+    untied_formula = cumulative[ties.tied] - tied_weights / 2.0
+    cross += np.einsum(
+        "kb,kb->b", truth.weighted[ties.tied], (through + preceding) / 2.0 - untied_formula
+    )
+    through, preceding = run_bounds(
+        cumulative, ties.run_last[ties.multi], ties.run_before[ties.multi]
+    )
+    return cross, truth.copies - tie_term(tied_weights) + tie_term(through - preceding)
