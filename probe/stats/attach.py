@@ -113,12 +113,17 @@ def attach_uncertainty(outcome: MethodOutcome, eval_set: EvalSet) -> None:
     ]
     if not records:
         return
+    # one column per distinct vector: a method's eval record often repeats one of its steps
+    column_of_vector: dict[tuple[str, bytes], int] = {}
     column_of: dict[int, int] = {}
     columns = []
     for _, scores in records:
-        if id(scores) not in column_of:
-            column_of[id(scores)] = len(columns)
-            columns.append(scores.predictions)
+        vector = np.asarray(scores.predictions)
+        content = (vector.dtype.str, vector.tobytes())
+        if content not in column_of_vector:
+            column_of_vector[content] = len(columns)
+            columns.append(vector)
+        column_of[id(scores)] = column_of_vector[content]
     matrix = np.stack(columns, axis=1)  # (n_eval, distinct vectors)
     settings = {
         "n_classes": eval_set.n_classes,

@@ -381,7 +381,7 @@ def _weighted_spearman(
     for start in range(0, resamples.n_resamples, block_size):
         block = slice(start, start + block_size)
         truth = _spearman_truth(y_true, resamples, block)
-        scratch = Rows.empty_like(truth.weights)
+        scratch = truth.scratch()
         for column, ties in enumerate(column_ties):
             rho[block, column] = column_spearman(truth, ties, scratch)
     return rho
@@ -414,7 +414,7 @@ def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     the values does not depend on the resample, only the counts do.
     """
     counts = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)  # (n, B)
-    return mid_ranks(TieGroups.of(values), Rows.of(counts))[0].T
+    return mid_ranks(TieGroups.of(values), counts, Rows.of(counts))[0].T
 
 
 def percentile_interval(values: np.ndarray, level: float) -> list[Interval]:

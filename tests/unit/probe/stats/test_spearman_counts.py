@@ -97,3 +97,14 @@ def test_true_ranks_are_kept_for_the_next_call_on_the_same_labels():
         "spearman", truths["sts-like labels"], predictions, Resamples(resamples.counts)
     )
     np.testing.assert_array_equal(other, fresh)
+
+
+def test_float64_running_sums_give_the_same_numbers(monkeypatch):
+    import probe.stats.spearman as spearman
+
+    truths, predictions = value_sets()
+    counts = draw_resamples(N_ROWS, BootstrapSpec(n_resamples=1000, seed=8)).counts
+    in_float32 = weighted_metric("spearman", truths["sts-like labels"], predictions, counts)
+    monkeypatch.setattr(spearman, "FLOAT32_EXACT", 0)  # as if a resample held 2^24 rows
+    in_float64 = weighted_metric("spearman", truths["sts-like labels"], predictions, counts)
+    np.testing.assert_array_equal(in_float64, in_float32)

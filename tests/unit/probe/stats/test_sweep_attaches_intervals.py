@@ -60,3 +60,21 @@ def test_random_draw_scores_move_to_the_predictions(problem):
     draws = outcome.predictions["steps/1/draw_scores"]
     assert draws.shape == (30,)
     assert np.mean(draws) == pytest.approx(outcome.steps[1]["mean"], abs=1e-6)
+
+
+def test_equal_prediction_vectors_are_scored_once(problem, monkeypatch):
+    import probe.stats.attach as attach
+
+    outcome = get_method("greedy")(problem, SearchConfig(k=3))
+    vectors = [scores.predictions for _, scores in eval_records(outcome) if scores]
+    distinct = {np.asarray(vector).tobytes() for vector in vectors}
+    widths = []
+
+    def spy(names, labels, matrix, spec, **settings):
+        widths.append(matrix.shape[1])
+        return metric_intervals(names, labels, matrix, spec, **settings)
+
+    monkeypatch.setattr(attach, "metric_intervals", spy)
+    attach_uncertainty(outcome, EvalSet(problem.y_eval, problem.metrics, 2, BootstrapSpec()))
+    assert widths == [len(distinct)] and len(distinct) < len(vectors)
+    assert outcome.intervals["eval"] == outcome.intervals[f"steps/{len(outcome.steps) - 1}"]
