@@ -13,9 +13,15 @@ subset per size is chosen on validation, and a top list is sorted by validation,
 further down are never shown; their CIs are still computed and stored (Spearman's aside).
 This keeps a 20k-row SST-2 sidecar well under a megabyte.
 
-Spearman CIs re-rank every resample (about 6x the cost of the other metrics together), so
-they are computed for the kept vectors only; the other top-list entries carry every other
-metric's CI, and no report shows their Spearman.
+Rank metrics (Spearman) get a CI on each cell's own eval score only. Their CI costs one
+running sum over the (n_eval, B) resample counts per vector (:mod:`probe.stats.spearman`),
+about ten times a Pearson CI, and a sweep's steps and top lists hold ~60 vectors per (layer,
+pooling) slice: on every vector it was 18% of an STS-B sweep's time
+(``reports/benchmarks/bootstrap-minilm-glue.md``), on the eval scores alone it is a few
+percent. No report shows a Spearman CI (reports show the primary metric's), and every step
+and kept top-list vector keeps its predictions, so
+:func:`probe.report.uncertainty.interval_of` computes any of them on demand. Steps and
+top-list entries carry every other metric's CI.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from probe.stats.bootstrap import (
 )
 
 TOP_PREDICTIONS_KEPT = 5
-# Metrics whose resampled value needs the resample's ranks: ~6x the cost of the others.
+# Metrics whose resampled value needs the resample's ranks: CIs on the cell's own eval score.
 RANK_METRICS = frozenset({"spearman"})
 DRAW_SCORES = "draw_scores"
 
@@ -96,6 +102,11 @@ def _kept(key: str) -> bool:
     return True
 
 
+def _gets_rank_metrics(key: str) -> bool:
+    """Records whose rank-metric (Spearman) CIs are stored: the cell's own eval score."""
+    return key == "eval"
+
+
 def attach_uncertainty(outcome: MethodOutcome, eval_set: EvalSet) -> None:
     """Fill ``outcome.intervals`` and ``outcome.predictions`` (see the module docstring).
 
@@ -133,15 +144,21 @@ def attach_uncertainty(outcome: MethodOutcome, eval_set: EvalSet) -> None:
     cheap = [name for name in eval_set.metrics if name not in RANK_METRICS]
     intervals = metric_intervals(cheap, eval_set.labels, matrix, eval_set.spec, **settings)
     ranked = [name for name in eval_set.metrics if name in RANK_METRICS]
-    if ranked:  # only for the vectors whose predictions are kept (see the module docstring)
-        kept_columns = sorted({column_of[id(scores)] for key, scores in records if _kept(key)})
-        extras = metric_intervals(
-            ranked, eval_set.labels, matrix[:, kept_columns], eval_set.spec, **settings
+    ranked_intervals = {}
+    if ranked:
+        ranked_columns = sorted(
+            {column_of[id(scores)] for key, scores in records if _gets_rank_metrics(key)}
         )
-        for column, extra in zip(kept_columns, extras, strict=True):
-            intervals[column].update(extra)
+        extras = metric_intervals(
+            ranked, eval_set.labels, matrix[:, ranked_columns], eval_set.spec, **settings
+        )
+        ranked_intervals = dict(zip(ranked_columns, extras, strict=True))
     for key, scores in records:
-        outcome.intervals[key] = intervals_to_records(intervals[column_of[id(scores)]])
+        column = column_of[id(scores)]
+        found = intervals[column]
+        if _gets_rank_metrics(key) and column in ranked_intervals:
+            found = {**found, **ranked_intervals[column]}
+        outcome.intervals[key] = intervals_to_records(found)
         if _kept(key):
             outcome.predictions[key] = scores.predictions
     outcome.predictions["labels"] = eval_set.labels
