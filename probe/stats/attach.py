@@ -15,10 +15,9 @@ This keeps a 20k-row SST-2 sidecar well under a megabyte.
 
 Rank metrics (Spearman) get a CI on each cell's own eval score only. Their CI costs one
 running sum over the (n_eval, B) resample counts per vector (:mod:`probe.stats.spearman`),
-about ten times a Pearson CI, and a sweep's steps and top lists hold ~60 vectors per (layer,
-pooling) slice: on every vector it was 18% of an STS-B sweep's time
-(``reports/benchmarks/bootstrap-minilm-glue.md``), on the eval scores alone it is a few
-percent. No report shows a Spearman CI (reports show the primary metric's), and every step
+about 15 times a Pearson CI, and a sweep's steps and top lists hold ~60 vectors per (layer,
+pooling) slice: on every kept vector the CIs were 16% of an STS-B sweep's time, on the eval
+scores alone they are 5% (``reports/benchmarks/bootstrap-minilm-glue.md``). No report shows a Spearman CI (reports show the primary metric's), and every step
 and kept top-list vector keeps its predictions, so
 :func:`probe.report.uncertainty.interval_of` computes any of them on demand. Steps and
 top-list entries carry every other metric's CI.
