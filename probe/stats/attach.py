@@ -3,24 +3,25 @@
 Search methods score the eval rows through ``Problem.all_metrics``, which hands back
 :class:`~probe.metrics.MetricScores` carrying each prediction vector. After a method has run,
 the sweep calls :func:`attach_uncertainty`: every distinct eval prediction vector of the
-outcome (the cell's own scores, every step, every top-list entry) gets a CI for every task
-metric from one shared resample matrix, and the vectors a report can show are kept for the
-predictions sidecar. Keys follow ``probe.results``: ``"eval"``, ``"steps/<i>"``,
-``"top/<i>"``.
+outcome (the cell's own scores, every step, every top-list entry; equal vectors once) gets a
+CI for every task metric (rank metrics: see below) from one shared resample matrix, and the
+vectors a report can show are kept for the predictions sidecar. Keys follow
+``probe.results``: ``"eval"``, ``"steps/<i>"``, ``"top/<i>"``.
 
 Why only the first ``TOP_PREDICTIONS_KEPT`` top-list vectors are kept: the report's best
 subset per size is chosen on validation, and a top list is sorted by validation, so entries
-further down are never shown; their CIs are still computed and stored (Spearman's aside).
+further down are never shown; their CIs are still computed and stored (but for Spearman's).
 This keeps a 20k-row SST-2 sidecar well under a megabyte.
 
 Rank metrics (Spearman) get a CI on each cell's own eval score only. Their CI costs one
 running sum over the (n_eval, B) resample counts per vector (:mod:`probe.stats.spearman`),
-about 15 times a Pearson CI, and a sweep's steps and top lists hold ~60 vectors per (layer,
-pooling) slice: on every kept vector the CIs were 16% of an STS-B sweep's time, on the eval
-scores alone they are 5% (``reports/benchmarks/bootstrap-minilm-glue.md``). No report shows a Spearman CI (reports show the primary metric's), and every step
-and kept top-list vector keeps its predictions, so
-:func:`probe.report.uncertainty.interval_of` computes any of them on demand. Steps and
-top-list entries carry every other metric's CI.
+6-15 times a Pearson CI (as measured under varying load), and a sweep's steps and top lists
+hold ~60 vectors per (layer, pooling) slice: on every kept vector the CIs were 14-16% of an
+STS-B sweep's time, on the eval scores alone they are 5%
+(``reports/benchmarks/bootstrap-minilm-glue.md``). No report shows
+a Spearman CI (reports show the primary metric's), and every step and kept top-list vector
+keeps its predictions, so :func:`probe.report.uncertainty.interval_of` computes any of them
+on demand. Steps and top-list entries carry every other metric's CI.
 """
 
 from __future__ import annotations
