@@ -17,6 +17,10 @@ Measured at D = 768, n = 54,000 fit rows, 8 candidates of 16 dims: 2.6x less CPU
 Newton iteration than the per-candidate kernel, and no (m, s+1, n) design copy. Same
 objective, same damped Newton loop (:func:`probe.linear.binary_newton`), same stopping
 rule, so the optimum is the same to the solver's tolerance (a test checks that).
+
+:func:`fit_logistic_prefixes` does the same for a greedy path's picks, nested prefixes of one
+ordered set, when they are refit on all training rows (measured at D = 768, n = 67,349, k =
+16: 0.109 -> 0.078 CPU-s for the 16 refits).
 """
 
 from __future__ import annotations
@@ -200,3 +204,126 @@ class _ExtensionNewton:
             scaled = self.shared * root[candidate]
             block[candidate] = scaled @ scaled.T  # numpy calls syrk for a @ a.T
         return block
+
+
+def fit_logistic_prefixes(
+    x: Rows,
+    y: np.ndarray,
+    order: np.ndarray,
+    sizes: np.ndarray,
+    *,
+    C: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+    init: list[SubsetFit] | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-9,
+) -> list[SubsetFit]:
+    """Binary L2 logistic probes on the prefixes ``order[:size]`` for each of ``sizes`` (m,):
+    the nested subsets of a greedy path, all fitted in one Newton loop.
+
+    Why: a greedy run refits each step's pick on all training rows (its reported probe), and
+    those picks are nested. Their columns ``U = [x_order; 1]`` are read once per pass for all
+    of them (one score GEMM, one gradient GEMM, one Hessian GEMM with the pairwise products
+    of ``U``'s rows) instead of one pass over a per-candidate design each. A prefix's
+    parameters beyond its size are pinned at 0 (their gradient and Hessian rows are zeroed,
+    so the penalty's unit curvature makes their Newton step exactly 0): each candidate
+    solves its own objective, and the loop stops by the same rule as
+    :func:`probe.linear.fit_logistic_subsets`. Returns one :class:`SubsetFit` per size, in
+    the order of ``sizes``; ``init`` optionally one warm start per size.
+    """
+    labels = _check_labels(y, 2)
+    order = np.asarray(order, dtype=np.int64).reshape(-1)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    if sizes.size == 0 or sizes.min() < 1 or sizes.max() > order.size:
+        raise ValueError("fit_logistic_prefixes needs prefix sizes in 1..len(order)")
+    weights = (
+        np.ones(labels.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    )
+    n_dims = order.size
+    columns = np.empty((n_dims + 1, labels.size), dtype=np.float32)  # U: the dims, then ones
+    columns[:n_dims] = features_major(x, order)
+    columns[n_dims] = 1.0
+    theta = np.zeros((sizes.size, n_dims + 1))  # [dims in order, intercept]
+    if init is not None:
+        for row, (size, start) in enumerate(zip(sizes, init, strict=True)):
+            theta[row, :size] = start.coef[0, :, 0]
+            theta[row, n_dims] = start.intercept[0, 0]
+    with _thread_controller().limit(limits=1, user_api="blas"):
+        theta = _PrefixNewton(columns, sizes, labels, C * weights).run(theta, max_iter, tol)
+    return [
+        SubsetFit(
+            "binary",
+            order[None, :size].copy(),
+            theta[row, None, :size, None].copy(),
+            theta[row, None, n_dims:].copy(),
+        )
+        for row, size in enumerate(sizes.tolist())
+    ]
+
+
+class _PrefixNewton:
+    """Derivatives of nested candidates ``[U[:size]; 1]`` for :func:`probe.linear.binary_newton`.
+
+    Parameters (q = len(order) + 1): the ordered dims, then the intercept; ``active`` (m, q)
+    marks each candidate's own prefix and the intercept.
+    """
+
+    def __init__(
+        self, columns: np.ndarray, sizes: np.ndarray, labels: np.ndarray, weight: np.ndarray
+    ) -> None:
+        n_params, n_rows = columns.shape
+        self.columns, self.columns64 = columns, columns.astype(np.float64)  # (q, n)
+        self.labels, self.weight = labels, weight
+        self.labels32, self.weight32 = labels.astype(np.float32), weight.astype(np.float32)
+        self.active = np.arange(n_params)[None, :] < sizes[:, None]  # (m, q)
+        self.active[:, -1] = True
+        self.first, self.second = np.triu_indices(n_params)
+        self.products = None  # P (q(q+1)/2, n) float32
+        if self.first.size * n_rows <= DESIGN_BUDGET:
+            self.products = np.empty((self.first.size, n_rows), dtype=np.float32)
+            for row, (first, second) in enumerate(zip(self.first, self.second, strict=True)):
+                np.multiply(columns[first], columns[second], out=self.products[row])
+
+    def run(self, theta: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
+        reach = np.repeat(np.abs(self.columns).max(axis=1)[None], theta.shape[0], axis=0)
+        return binary_newton(
+            self.derivatives,
+            self.designs,
+            reach,
+            self.labels,
+            self.weight,
+            np.where(self.active, theta, 0.0),
+            max_iter,
+            tol,
+        )
+
+    def designs(self, rows: np.ndarray) -> np.ndarray:
+        """The (k, q, n) designs of candidates ``rows`` (for damping only): their pinned
+        parameters are 0 and stay 0, so the full columns score the same."""
+        return np.repeat(self.columns[None], rows.size, axis=0)
+
+    def derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Loss gradient (m, q) float64 and Hessian (m, q, q) at ``theta`` (m, q), with the
+        pinned parameters' rows and columns zero."""
+        prob = _sigmoid_inplace(theta.astype(np.float32) @ self.columns)  # (m, n)
+        residual = prob - self.labels32
+        residual *= self.weight32
+        curvature = np.subtract(1.0, prob)
+        curvature *= prob
+        curvature *= self.weight32
+        gradient = residual.astype(np.float64) @ self.columns64.T  # float64 accumulation
+        n_candidates, n_params = theta.shape
+        hessian = np.empty((n_candidates, n_params, n_params))
+        if self.products is not None:
+            values = (self.products @ np.ascontiguousarray(curvature.T)).T.astype(np.float64)
+            hessian[:, self.first, self.second] = values
+            hessian[:, self.second, self.first] = values
+        else:
+            root = np.sqrt(curvature)
+            for candidate in range(n_candidates):
+                scaled = self.columns * root[candidate]
+                hessian[candidate] = scaled @ scaled.T
+        gradient *= self.active
+        hessian *= self.active[:, :, None]
+        hessian *= self.active[:, None, :]
+        return gradient, hessian

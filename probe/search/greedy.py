@@ -74,11 +74,9 @@ def search(
 
 def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
     steps = search(problem, config)
+    train_fits = problem.fit_path_on_train([step["fit"] for step in steps])
     records = []
-    for step in steps:
-        train_fit = problem.fit_on_train(
-            step["fit"].dims, init=step["fit"] if problem.is_classification else None
-        )
+    for step, train_fit in zip(steps, train_fits, strict=True):
         eval_scores = problem.all_metrics(problem.y_eval, train_fit.predict(problem.x_eval))[0]
         records.append(
             {
@@ -88,9 +86,9 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
                 "eval": eval_scores,
             }
         )
-    last = steps[-1]["fit"]  # train_fit still holds the last step's refit on all rows
+    last = steps[-1]["fit"]
     scores = {
-        "train": problem.all_metrics(problem.y_train, train_fit.predict(problem.x_train))[0],
+        "train": problem.all_metrics(problem.y_train, train_fits[-1].predict(problem.x_train))[0],
         "validation": problem.all_metrics(problem.y_val, last.predict(problem.x_val))[0],
         "eval": records[-1]["eval"],
     }

@@ -33,7 +33,11 @@ from probe.linear import (
     fit_logistic_subsets,
     fit_ridge_subsets,
 )
-from probe.linear_prefix import extends_one_subset, fit_logistic_extensions
+from probe.linear_prefix import (
+    extends_one_subset,
+    fit_logistic_extensions,
+    fit_logistic_prefixes,
+)
 from probe.metrics import MetricScores, batch_metric, batch_metrics
 
 # Rows per block when statistics are accumulated: bounds float64 temporaries to ~50 MB at D=768.
@@ -223,6 +227,32 @@ class Problem:
 
     def fit_on_train(self, dims: np.ndarray, init: SubsetFit | None = None) -> SubsetFit:
         return self.fit(self.train_columns, self.y_train, dims, init)
+
+    def fit_path_on_train(self, fits: list[SubsetFit]) -> list[SubsetFit]:
+        """Refit single probes whose dims are nested prefixes of the last one's (a greedy
+        path's steps, ``fits[i]`` the fit-row probe of step i, each the warm start of its
+        refit) on all training rows -> one probe per step.
+
+        Binary paths go to one Newton loop over all steps (:func:`fit_logistic_prefixes`);
+        other tasks, or subsets that are not nested, refit step by step. Same optimum.
+        """
+        order = fits[-1].dims[0]
+        nested = all(
+            fit.dims.shape[0] == 1 and np.array_equal(fit.dims[0], order[: fit.dims.shape[1]])
+            for fit in fits
+        )
+        if self.kind == "binary" and nested and len(fits) > 1:
+            return fit_logistic_prefixes(
+                self.train_columns,
+                self.y_train,
+                order,
+                np.array([fit.dims.shape[1] for fit in fits]),
+                C=self.C,
+                sample_weight=self.sample_weight(self.y_train),
+                init=fits,
+            )
+        init = self.is_classification
+        return [self.fit_on_train(fit.dims, init=fit if init else None) for fit in fits]
 
     def primary(self, y_true: np.ndarray, predictions: np.ndarray) -> np.ndarray:
         """Primary metric of every candidate column of ``predictions`` (n, m) -> (m,)."""

@@ -14,6 +14,7 @@ from probe.linear_prefix import (
     _ExtensionNewton,
     extends_one_subset,
     fit_logistic_extensions,
+    fit_logistic_prefixes,
 )
 
 pytestmark = pytest.mark.torch_free
@@ -96,3 +97,32 @@ def test_which_candidates_take_this_kernel():
     assert not extends_one_subset(different)
     with pytest.raises(ValueError, match="sharing all but their last"):
         fit_logistic_extensions(np.zeros((4, 30), np.float32), np.array([0, 1, 0, 1]), different)
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_nested_prefixes_reach_each_subsets_own_optimum(data, warm):
+    """A greedy path's refits in one loop: every prefix gets its own probe, pinned dims 0."""
+    features, labels = data
+    order = np.array([3, 5, 0, 11, 7, 9])
+    sizes = np.array([1, 2, 3, 4, 5, 6])
+    weights = balanced_sample_weight(labels, 2)
+    separate = [
+        fit_logistic_subsets(features, labels, order[None, :size], C=0.3, sample_weight=weights)
+        for size in sizes
+    ]
+    init = None
+    if warm:  # warm starts from probes of other rows, as greedy passes its fit-row probes
+        init = [
+            fit_logistic_subsets(features[:1500], labels[:1500], order[None, :size], C=0.3)
+            for size in sizes
+        ]
+    ours = fit_logistic_prefixes(
+        features, labels, order, sizes, C=0.3, sample_weight=weights, init=init
+    )
+    for fit, reference, size in zip(ours, separate, sizes, strict=True):
+        np.testing.assert_array_equal(fit.dims, order[None, :size])
+        assert fit.coef.shape == (1, size, 1)
+        np.testing.assert_allclose(fit.coef, reference.coef, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(fit.intercept, reference.intercept, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="prefix sizes"):
+        fit_logistic_prefixes(features, labels, order, np.array([0, 2]))

@@ -2,8 +2,10 @@
 
 Steps of 4+ dims re-fit their candidates with the shared-prefix kernel
 (:mod:`probe.linear_prefix`) and read columns through the problem's column cache
-(:mod:`probe.columns`); forcing every step through the per-candidate kernel and the plain
-row-major slice must give the same dims, the same validation and eval scores.
+(:mod:`probe.columns`), and the steps' picks are refit on all training rows in one loop
+(:func:`probe.linear_prefix.fit_logistic_prefixes`); forcing every step through the
+per-candidate kernel, the plain row-major slice and one refit per step must give the same
+dims, the same validation and eval scores.
 """
 
 from __future__ import annotations
@@ -67,10 +69,16 @@ def test_greedy_is_the_same_with_the_shared_prefix_kernel_and_column_cache(monke
         "features_major",
         lambda self, dims, rows: np.ascontiguousarray(self.features[rows][:, dims].T),
     )
+    monkeypatch.setattr(  # every step's refit on all training rows on its own
+        Problem,
+        "fit_path_on_train",
+        lambda self, fits: [self.fit_on_train(fit.dims, init=fit) for fit in fits],
+    )
     plain = get_method("greedy")(planted_problem(), config)
 
     assert fast.dims == plain.dims
     assert len(set(fast.dims)) == 10
+    assert fast.scores == plain.scores
     for ours, theirs in zip(fast.steps, plain.steps, strict=True):
         assert ours["dims"] == theirs["dims"]
         assert ours["validation"] == theirs["validation"]
