@@ -121,17 +121,25 @@ class SubsetFit:
 
     def _decision_shared_prefix(self, x: Rows, dtype: type) -> np.ndarray:
         """Candidates that share all but their last dim (a greedy step): one GEMM for the
-        shared columns plus one elementwise term, instead of gathering (n, m, s) columns."""
-        prefix = rows_major(x, self.dims[0, :-1]).astype(dtype)  # (n, s-1)
-        last = rows_major(x, self.dims[:, -1]).astype(dtype, copy=False)  # (n, m)
+        shared columns plus one elementwise term, instead of gathering (n, m, s) columns.
+
+        Computed features-major, (r, m, n), and returned as its (n, m, r) transpose: the
+        column cache hands out (u, n) blocks (``rows_major`` returns their transposed
+        views), which are read here as they lie instead of copied or strided over
+        (measured on a greedy step's pool of 64 on 13,470 rows: 2x less CPU).
+        """
+        prefix = rows_major(x, self.dims[0, :-1]).T.astype(dtype, copy=False)  # (s-1, n)
+        last = rows_major(x, self.dims[:, -1]).T.astype(dtype, copy=False)  # (m, n)
         coef = self.coef.astype(dtype, copy=False)
+        intercept = self.intercept.astype(dtype, copy=False)
         n_outputs = coef.shape[2]
-        outputs = np.empty((x.shape[0], self.dims.shape[0], n_outputs), dtype=dtype)
+        outputs = np.empty((n_outputs, self.dims.shape[0], x.shape[0]), dtype=dtype)
         for output in range(n_outputs):  # r is 1, or the number of classes
-            np.matmul(prefix, coef[:, :-1, output].T, out=outputs[:, :, output])
-            outputs[:, :, output] += last * coef[:, -1, output]
-        outputs += self.intercept.astype(dtype, copy=False)[None]
-        return outputs
+            scores = outputs[output]  # (m, n)
+            np.matmul(coef[:, :-1, output], prefix, out=scores)
+            scores += last * coef[:, -1, output, None]
+            scores += intercept[:, output, None]
+        return outputs.transpose(2, 1, 0)
 
     def predict(self, x: Rows, dtype: type = np.float64, compact: bool = False) -> np.ndarray:
         """Predicted labels (int64) or values of every candidate -> (n, m); ``compact``:

@@ -267,6 +267,7 @@ def stage_clock() -> Iterator[StageClock]:
         (Problem, "validation_primary", pool_or_validation),
         (Problem, "fit_on_fit", lambda *args, **kwargs: "fit_refit"),
         (Problem, "fit_on_train", lambda *args, **kwargs: "train_refit"),
+        (Problem, "fit_path_on_train", lambda *args, **kwargs: "train_refit"),
         (SubsetFit, "predict", scoring),
     ]
     originals = []
