@@ -67,10 +67,15 @@ def fit_logistic_extensions(
     init: SubsetFit | None = None,
     max_iter: int = 100,
     tol: float = 1e-9,
+    products: np.ndarray | None = None,
 ) -> SubsetFit:
     """Binary L2 logistic regression (scikit-learn's objective) on subsets ``dims`` (m, s)
     that share their first s-1 dims; the same contract as
-    :func:`probe.linear.fit_logistic_subsets` with ``n_classes=2``."""
+    :func:`probe.linear.fit_logistic_subsets` with ``n_classes=2``.
+
+    ``products``: the pairwise products of ``[1; x_shared]`` on these rows in
+    :class:`PairProducts`' layout, if the caller keeps them (a greedy path); else built here.
+    """
     labels = _check_labels(y, 2)
     dims = np.atleast_2d(np.asarray(dims, dtype=np.int64))
     if dims.shape[1] < 2 or not np.all(dims[:, :-1] == dims[:1, :-1]):
@@ -79,16 +84,17 @@ def fit_logistic_extensions(
     weights = (
         np.ones(labels.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
     )
-    shared = np.empty((size, labels.size), dtype=np.float32)  # U: shared dims, then ones
-    shared[: size - 1] = features_major(x, dims[0, :-1])
-    shared[size - 1] = 1.0
+    shared = np.empty((size, labels.size), dtype=np.float32)  # U: ones, then shared dims
+    shared[0] = 1.0
+    shared[1:] = features_major(x, dims[0, :-1])
     own = features_major(x, dims[:, -1])  # z (m, n)
     theta = np.zeros((n_candidates, size + 1))  # [shared dims, own dim, intercept]
     if init is not None:
         theta[:, :size] = init.coef[..., 0]
         theta[:, size] = init.intercept[:, 0]
     with _thread_controller().limit(limits=1, user_api="blas"):
-        theta = _ExtensionNewton(shared, own, labels, C * weights).run(theta, max_iter, tol)
+        newton = _ExtensionNewton(shared, own, labels, C * weights, products)
+        theta = newton.run(theta, max_iter, tol)
     return SubsetFit("binary", dims, theta[:, :size, None].copy(), theta[:, size:].copy())
 
 
@@ -96,11 +102,16 @@ class _ExtensionNewton:
     """Derivatives of the candidates ``[U; z_j]`` for :func:`probe.linear.binary_newton`.
 
     Parameter order (q = s + 1): the s - 1 shared dims, the own dim, the intercept;
-    ``shared_params`` maps ``U``'s rows (shared dims, then ones) to it.
+    ``shared_params`` maps ``U``'s rows (ones, then shared dims) to it.
     """
 
     def __init__(
-        self, shared: np.ndarray, own: np.ndarray, labels: np.ndarray, weight: np.ndarray
+        self,
+        shared: np.ndarray,
+        own: np.ndarray,
+        labels: np.ndarray,
+        weight: np.ndarray,
+        products: np.ndarray | None = None,
     ) -> None:
         n_shared, n_rows = shared.shape
         self.shared, self.own = shared, own  # (s, n), (m, n) float32
@@ -108,14 +119,12 @@ class _ExtensionNewton:
         self.labels, self.weight = labels, weight
         self.labels32, self.weight32 = labels.astype(np.float32), weight.astype(np.float32)
         self.own_param = n_shared - 1
-        self.shared_params = np.r_[np.arange(n_shared - 1), n_shared]
-        self.first, self.second = np.triu_indices(n_shared)
+        self.shared_params = np.r_[n_shared, np.arange(n_shared - 1)]
+        self.first, self.second = np.tril_indices(n_shared)  # PairProducts' layout
         fits = self.first.size * n_rows <= DESIGN_BUDGET
         self.products = None  # P (s(s+1)/2, n) float32
         if own.shape[0] >= PRODUCTS_MIN_CANDIDATES and fits:
-            self.products = np.empty((self.first.size, n_rows), dtype=np.float32)
-            for row, (first, second) in enumerate(zip(self.first, self.second, strict=True)):
-                np.multiply(shared[first], shared[second], out=self.products[row])
+            self.products = products if products is not None else pair_products(shared)
 
     def run(self, theta: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
         reach = np.empty(theta.shape)
@@ -217,6 +226,7 @@ def fit_logistic_prefixes(
     init: list[SubsetFit] | None = None,
     max_iter: int = 100,
     tol: float = 1e-9,
+    products: np.ndarray | None = None,
 ) -> list[SubsetFit]:
     """Binary L2 logistic probes on the prefixes ``order[:size]`` for each of ``sizes`` (m,):
     the nested subsets of a greedy path, all fitted in one Newton loop.
@@ -229,7 +239,8 @@ def fit_logistic_prefixes(
     so the penalty's unit curvature makes their Newton step exactly 0): each candidate
     solves its own objective, and the loop stops by the same rule as
     :func:`probe.linear.fit_logistic_subsets`. Returns one :class:`SubsetFit` per size, in
-    the order of ``sizes``; ``init`` optionally one warm start per size.
+    the order of ``sizes``; ``init`` optionally one warm start per size; ``products`` as
+    for :func:`fit_logistic_extensions` (of ``[1; x_order]``).
     """
     labels = _check_labels(y, 2)
     order = np.asarray(order, dtype=np.int64).reshape(-1)
@@ -240,16 +251,17 @@ def fit_logistic_prefixes(
         np.ones(labels.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
     )
     n_dims = order.size
-    columns = np.empty((n_dims + 1, labels.size), dtype=np.float32)  # U: the dims, then ones
-    columns[:n_dims] = features_major(x, order)
-    columns[n_dims] = 1.0
+    columns = np.empty((n_dims + 1, labels.size), dtype=np.float32)  # U: ones, then the dims
+    columns[0] = 1.0
+    columns[1:] = features_major(x, order)
     theta = np.zeros((sizes.size, n_dims + 1))  # [dims in order, intercept]
     if init is not None:
         for row, (size, start) in enumerate(zip(sizes, init, strict=True)):
             theta[row, :size] = start.coef[0, :, 0]
             theta[row, n_dims] = start.intercept[0, 0]
     with _thread_controller().limit(limits=1, user_api="blas"):
-        theta = _PrefixNewton(columns, sizes, labels, C * weights).run(theta, max_iter, tol)
+        newton = _PrefixNewton(columns, sizes, labels, C * weights, products)
+        theta = newton.run(theta, max_iter, tol)
     return [
         SubsetFit(
             "binary",
@@ -262,30 +274,38 @@ def fit_logistic_prefixes(
 
 
 class _PrefixNewton:
-    """Derivatives of nested candidates ``[U[:size]; 1]`` for :func:`probe.linear.binary_newton`.
+    """Derivatives of nested candidates ``[1; U[1:size+1]]`` for
+    :func:`probe.linear.binary_newton`.
 
-    Parameters (q = len(order) + 1): the ordered dims, then the intercept; ``active`` (m, q)
-    marks each candidate's own prefix and the intercept.
+    Parameters (q = len(order) + 1): the ordered dims, then the intercept; ``params`` maps
+    ``U``'s rows (ones, then the dims) to them; ``active`` (m, q) marks each candidate's own
+    prefix and the intercept.
     """
 
     def __init__(
-        self, columns: np.ndarray, sizes: np.ndarray, labels: np.ndarray, weight: np.ndarray
+        self,
+        columns: np.ndarray,
+        sizes: np.ndarray,
+        labels: np.ndarray,
+        weight: np.ndarray,
+        products: np.ndarray | None = None,
     ) -> None:
         n_params, n_rows = columns.shape
         self.columns, self.columns64 = columns, columns.astype(np.float64)  # (q, n)
         self.labels, self.weight = labels, weight
         self.labels32, self.weight32 = labels.astype(np.float32), weight.astype(np.float32)
+        self.params = np.r_[n_params - 1, np.arange(n_params - 1)]
         self.active = np.arange(n_params)[None, :] < sizes[:, None]  # (m, q)
         self.active[:, -1] = True
-        self.first, self.second = np.triu_indices(n_params)
-        self.products = None  # P (q(q+1)/2, n) float32
-        if self.first.size * n_rows <= DESIGN_BUDGET:
-            self.products = np.empty((self.first.size, n_rows), dtype=np.float32)
-            for row, (first, second) in enumerate(zip(self.first, self.second, strict=True)):
-                np.multiply(columns[first], columns[second], out=self.products[row])
+        first, second = np.tril_indices(n_params)  # pair_products' layout
+        self.first, self.second = self.params[first], self.params[second]
+        self.products = products  # P (q(q+1)/2, n) float32
+        if products is None and first.size * n_rows <= DESIGN_BUDGET:
+            self.products = pair_products(columns)
 
     def run(self, theta: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
-        reach = np.repeat(np.abs(self.columns).max(axis=1)[None], theta.shape[0], axis=0)
+        reach = np.empty(theta.shape)
+        reach[:, self.params] = np.abs(self.columns).max(axis=1)
         return binary_newton(
             self.derivatives,
             self.designs,
@@ -300,19 +320,23 @@ class _PrefixNewton:
     def designs(self, rows: np.ndarray) -> np.ndarray:
         """The (k, q, n) designs of candidates ``rows`` (for damping only): their pinned
         parameters are 0 and stay 0, so the full columns score the same."""
-        return np.repeat(self.columns[None], rows.size, axis=0)
+        design = np.empty((rows.size, *self.columns.shape), dtype=np.float32)
+        design[:, self.params] = self.columns
+        return design
 
     def derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Loss gradient (m, q) float64 and Hessian (m, q, q) at ``theta`` (m, q), with the
         pinned parameters' rows and columns zero."""
-        prob = _sigmoid_inplace(theta.astype(np.float32) @ self.columns)  # (m, n)
+        params = self.params
+        prob = _sigmoid_inplace(theta[:, params].astype(np.float32) @ self.columns)  # (m, n)
         residual = prob - self.labels32
         residual *= self.weight32
         curvature = np.subtract(1.0, prob)
         curvature *= prob
         curvature *= self.weight32
-        gradient = residual.astype(np.float64) @ self.columns64.T  # float64 accumulation
         n_candidates, n_params = theta.shape
+        gradient = np.empty((n_candidates, n_params))
+        gradient[:, params] = residual.astype(np.float64) @ self.columns64.T  # float64 sums
         hessian = np.empty((n_candidates, n_params, n_params))
         if self.products is not None:
             values = (self.products @ np.ascontiguousarray(curvature.T)).T.astype(np.float64)
@@ -322,8 +346,68 @@ class _PrefixNewton:
             root = np.sqrt(curvature)
             for candidate in range(n_candidates):
                 scaled = self.columns * root[candidate]
-                hessian[candidate] = scaled @ scaled.T
+                hessian[candidate][np.ix_(params, params)] = scaled @ scaled.T
         gradient *= self.active
         hessian *= self.active[:, :, None]
         hessian *= self.active[:, None, :]
         return gradient, hessian
+
+
+def pair_products(columns: np.ndarray, out: np.ndarray | None = None, done: int = 0) -> np.ndarray:
+    """Pairwise products of the rows of ``columns`` (q, n): row ``a(a+1)/2 + b`` of the
+    result holds ``columns[a] * columns[b]`` (b <= a: ``np.tril_indices(q)`` order), so the
+    products of the first rows are a prefix of those of more. ``out`` with its first
+    ``done`` rows of ``columns`` already multiplied: only the new rows are added."""
+    n_columns, n_rows = columns.shape
+    if out is None:
+        out = np.empty((n_columns * (n_columns + 1) // 2, n_rows), dtype=np.float32)
+    for first in range(done, n_columns):
+        base = first * (first + 1) // 2
+        np.multiply(columns[first], columns[: first + 1], out=out[base : base + first + 1])
+    return out
+
+
+class PairProducts:
+    """The pairwise products of ``U = [1; x_order]`` on one row set, kept while the ``order``
+    asked for only grows (the shared dims of a greedy path's steps, then its picks).
+
+    Why: every greedy step's shared-prefix fit needs the products of its ``U`` (the Hessian
+    is one GEMM with them), and a step's ``U`` is the previous one plus one row; rebuilt
+    per step they cost ~40% of a step's Newton passes. Kept in :func:`pair_products`'
+    layout, so ``rows(order)[:, :n]`` also serves the first ``n`` rows (the fit rows of a
+    slice stored fit rows first). Holds at most ``DESIGN_BUDGET`` float32 values.
+    """
+
+    def __init__(self, x: Rows) -> None:
+        self.x = x
+        self.order: list[int] = []  # the dims whose products ``buffer`` holds
+        self.done = 0  # rows of U multiplied into ``buffer`` (len(order) + 1, or 0)
+        self.buffer: np.ndarray | None = None  # (capacity, n) float32
+
+    def rows(self, order: np.ndarray) -> np.ndarray | None:
+        """Products of ``[1; x_order]`` -> (q(q+1)/2, n) view, q = len(order) + 1; None
+        past the memory bound."""
+        order_list = [int(dim) for dim in order]
+        n_rows = self.x.shape[0]
+        size = len(order_list) + 1
+        needed = size * (size + 1) // 2
+        if needed * n_rows > DESIGN_BUDGET:
+            return None
+        if order_list[: len(self.order)] != self.order:
+            self.order, self.done = [], 0
+        if self.buffer is None or self.buffer.shape[0] < needed:
+            room = size + 8  # a greedy path grows one dim per step: room for 8 more
+            while room > size and room * (room + 1) // 2 * n_rows > DESIGN_BUDGET:
+                room -= 1
+            buffer = np.empty((room * (room + 1) // 2, n_rows), dtype=np.float32)
+            kept = self.done * (self.done + 1) // 2
+            if kept:
+                buffer[:kept] = self.buffer[:kept]
+            self.buffer = buffer
+        if self.done < size:
+            columns = np.empty((size, n_rows), dtype=np.float32)
+            columns[0] = 1.0
+            columns[1:] = features_major(self.x, np.asarray(order_list, dtype=np.int64))
+            pair_products(columns, self.buffer, self.done)
+        self.order, self.done = order_list, size
+        return self.buffer[:needed]

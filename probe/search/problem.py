@@ -34,6 +34,8 @@ from probe.linear import (
     fit_ridge_subsets,
 )
 from probe.linear_prefix import (
+    PRODUCTS_MIN_CANDIDATES,
+    PairProducts,
     extends_one_subset,
     fit_logistic_extensions,
     fit_logistic_prefixes,
@@ -209,8 +211,17 @@ class Problem:
         if not self.is_classification:
             return fit_ridge_subsets(x, y, dims, alpha=self.alpha)
         if self.kind == "binary" and extends_one_subset(dims):
+            products = None
+            if dims.shape[0] >= PRODUCTS_MIN_CANDIDATES:
+                products = self.pair_products(x, dims[0, :-1])
             return fit_logistic_extensions(
-                x, y, dims, C=self.C, sample_weight=self.sample_weight(y), init=init
+                x,
+                y,
+                dims,
+                C=self.C,
+                sample_weight=self.sample_weight(y),
+                init=init,
+                products=products,
             )
         return fit_logistic_subsets(
             x,
@@ -221,6 +232,19 @@ class Problem:
             n_classes=self.n_classes,
             init=init,
         )
+
+    def pair_products(self, x: Rows, order: np.ndarray) -> np.ndarray | None:
+        """Products of ``[1; x_order]`` on rows ``x`` kept across a greedy path's steps
+        (:class:`probe.linear_prefix.PairProducts`, over all training rows), or None where
+        ``x`` is not the fit or training rows of this problem's column cache."""
+        if not isinstance(x, ColumnView) or x.rows.start not in (0, None):
+            return None
+        if x.cache is not self.memo.get("columns"):
+            return None
+        if "pair_products" not in self.memo:
+            self.memo["pair_products"] = PairProducts(self.train_columns)
+        products = self.memo["pair_products"].rows(order)
+        return None if products is None else products[:, : x.shape[0]]
 
     def fit_on_fit(self, dims: np.ndarray, init: SubsetFit | None = None) -> SubsetFit:
         return self.fit(self.fit_columns, self.y_fit, dims, init)
@@ -250,6 +274,7 @@ class Problem:
                 C=self.C,
                 sample_weight=self.sample_weight(self.y_train),
                 init=fits,
+                products=self.pair_products(self.train_columns, order),
             )
         init = self.is_classification
         return [self.fit_on_train(fit.dims, init=fit if init else None) for fit in fits]

@@ -11,10 +11,12 @@ from probe.linear import balanced_sample_weight, fit_logistic_subsets
 from probe.linear_prefix import (
     MIN_SIZE,
     PRODUCTS_MIN_CANDIDATES,
+    PairProducts,
     _ExtensionNewton,
     extends_one_subset,
     fit_logistic_extensions,
     fit_logistic_prefixes,
+    pair_products,
 )
 
 pytestmark = pytest.mark.torch_free
@@ -126,3 +128,19 @@ def test_nested_prefixes_reach_each_subsets_own_optimum(data, warm):
         np.testing.assert_allclose(fit.intercept, reference.intercept, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="prefix sizes"):
         fit_logistic_prefixes(features, labels, order, np.array([0, 2]))
+
+
+def test_pair_products_grow_with_the_path_and_match_a_fresh_build(data):
+    features, _ = data
+    kept = PairProducts(features)
+
+    def fresh(order: list[int]) -> np.ndarray:
+        columns = np.vstack([np.ones((1, features.shape[0]), np.float32), features[:, order].T])
+        first, second = np.tril_indices(len(order) + 1)
+        return columns[first] * columns[second]
+
+    for order in ([3], [3, 5], [3, 5, 0, 11], [3, 5, 0, 11, 7, 9, 12, 20, 29, 1, 2, 4, 6]):
+        np.testing.assert_array_equal(kept.rows(np.array(order)), fresh(order))
+    np.testing.assert_array_equal(kept.rows(np.array([8, 3])), fresh([8, 3]))  # a new path
+    columns = np.ascontiguousarray(features[:, :4].T)
+    np.testing.assert_array_equal(pair_products(columns)[:3], pair_products(columns[:2]))
