@@ -210,7 +210,7 @@ class Problem:
         dims = np.atleast_2d(np.asarray(dims, dtype=np.int64))
         if not self.is_classification:
             return fit_ridge_subsets(x, y, dims, alpha=self.alpha)
-        if self.kind == "binary" and extends_one_subset(dims):
+        if self.kind == "binary" and extends_one_subset(dims, init):
             products = None
             if dims.shape[0] >= PRODUCTS_MIN_CANDIDATES:
                 products = self.pair_products(x, dims[0, :-1])

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from probe.linear import balanced_sample_weight, fit_logistic_subsets
+from probe.linear import SubsetFit, balanced_sample_weight, fit_logistic_subsets
 from probe.linear_prefix import (
     MIN_SIZE,
+    MIN_SIZE_SHARED_START,
     PRODUCTS_MIN_CANDIDATES,
     PairProducts,
     _ExtensionNewton,
@@ -97,6 +98,13 @@ def test_which_candidates_take_this_kernel():
     different = extensions(list(range(MIN_SIZE - 1)), [20, 21])
     different[1, 0] = 29
     assert not extends_one_subset(different)
+    small = extensions([3], [20, 21])  # 2 dims: only from one shared start (a greedy step)
+    assert MIN_SIZE_SHARED_START <= 2 < MIN_SIZE
+    start = SubsetFit("binary", small, np.array([[[0.4], [0.0]]] * 2), np.array([[0.1]] * 2))
+    assert not extends_one_subset(small)
+    assert extends_one_subset(small, start)
+    start.coef[1, 1] = 0.2  # a screen start: own weights set
+    assert not extends_one_subset(small, start)
     with pytest.raises(ValueError, match="sharing all but their last"):
         fit_logistic_extensions(np.zeros((4, 30), np.float32), np.array([0, 1, 0, 1]), different)
 

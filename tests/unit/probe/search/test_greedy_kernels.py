@@ -55,10 +55,11 @@ def test_greedy_is_the_same_with_the_shared_prefix_kernel_and_column_cache(monke
     )
     fast = get_method("greedy")(planted_problem(), config)
     assert shared_prefix_fits == [config.greedy_top_k] * (
-        config.k - probe.linear_prefix.MIN_SIZE + 1
+        config.k - probe.linear_prefix.MIN_SIZE_SHARED_START + 1
     )
 
     monkeypatch.setattr(probe.linear_prefix, "MIN_SIZE", 10**6)  # every step per candidate
+    monkeypatch.setattr(probe.linear_prefix, "MIN_SIZE_SHARED_START", 10**6)
     monkeypatch.setattr(
         ColumnCache,
         "rows_major",
