@@ -88,8 +88,10 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
         )
     last = steps[-1]["fit"]
     scores = {
-        "train": problem.all_metrics(problem.y_train, train_fits[-1].predict(problem.x_train))[0],
-        "validation": problem.all_metrics(problem.y_val, last.predict(problem.x_val))[0],
+        "train": problem.all_metrics(
+            problem.y_train, train_fits[-1].predict(problem.train_columns)
+        )[0],
+        "validation": problem.all_metrics(problem.y_val, last.predict(problem.val_columns))[0],
         "eval": records[-1]["eval"],
     }
     return MethodOutcome(
