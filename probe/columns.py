@@ -111,11 +111,41 @@ class ColumnCache:
         cost = 4 * missing.size * (span[1] - span[0])
         if missing.size == 0 or cost > self.free_bytes:
             return
-        gathered = gather_features_major(self.features[span[0] : span[1]], missing)
+        gathered = self._collect(missing, span)
         for dim, column in zip(missing, gathered, strict=True):
             self.columns[span][int(dim)] = column
         cached[missing] = True
         self.free_bytes -= cost
+
+    def _collect(self, dims: np.ndarray, span: tuple[int, int]) -> np.ndarray:
+        """Columns ``dims`` (u,) over rows ``span`` -> (u, rows) float32: the rows a narrower
+        kept copy holds are copied from it, only the others gathered. Why: a greedy step's
+        re-fitted candidates come from its screen pool, whose validation rows are kept
+        already; their all-rows copies then gather the fit rows alone (a fifth less)."""
+        start, stop = span
+        collected = np.empty((dims.size, stop - start), dtype=np.float32)
+        pending = np.ones(dims.size, dtype=bool)
+        for (first, last), kept in self.columns.items():
+            if (first, last) == span or first < start or last > stop:
+                continue
+            rows = [row for row in np.flatnonzero(pending) if int(dims[row]) in kept]
+            if not rows:
+                continue
+            group = dims[rows]
+            collected[rows, first - start : last - start] = [kept[int(dim)] for dim in group]
+            if first > start:
+                collected[rows, : first - start] = gather_features_major(
+                    self.features[start:first], group
+                )
+            if last < stop:
+                collected[rows, last - start :] = gather_features_major(
+                    self.features[last:stop], group
+                )
+            pending[rows] = False
+        rest = np.flatnonzero(pending)
+        if rest.size:
+            collected[rest] = gather_features_major(self.features[start:stop], dims[rest])
+        return collected
 
     def _assemble(self, dims: np.ndarray, rows: slice) -> np.ndarray | None:
         """(u, n_rows) from the kept columns, or None if one of ``dims`` is not kept: each

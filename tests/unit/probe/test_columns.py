@@ -83,3 +83,19 @@ def test_predictions_from_a_view_equal_those_from_the_array(features, dtype):
             fit.predict(cache.view(rows), dtype, compact=True),
             fit.predict(features[rows], dtype).astype(bool),
         )
+
+
+def test_all_rows_copies_reuse_kept_validation_rows(features, monkeypatch):
+    """Columns kept over the validation rows (a screen pool) are gathered over the other
+    rows only when all rows are asked for (a fit), and come out the same."""
+    cache = ColumnCache(features)
+    cache.rows_major(np.array([3, 8]), slice(7000, None))  # the pool: validation rows kept
+    gathered_rows: list[int] = []
+    gather = gather_features_major
+    monkeypatch.setattr(
+        "probe.columns.gather_features_major",
+        lambda x, dims: gathered_rows.append(x.shape[0]) or gather(x, dims),
+    )
+    dims = np.array([8, 3, 11])
+    np.testing.assert_array_equal(cache.features_major(dims, slice(None)), features[:, dims].T)
+    assert sorted(gathered_rows) == [7000, 9000]  # 3 and 8 on the fit rows; 11 everywhere
