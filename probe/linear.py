@@ -58,6 +58,10 @@ SAFE_ETA_STEP = 1.5
 # 16,384 (the block's float32 Hessian sum; few candidates).
 NEWTON_BLOCK = 1 << 18
 NEWTON_BLOCK_ROWS = (256, 16384)
+# Subset size from which a probe's scores are one GEMM per candidate (see SubsetFit.decision).
+GEMM_DECISION_DIMS = 32
+# Rows per block of the multinomial Hessian's GEMM operands (153 x 1024 float32: in L2 cache).
+HESSIAN_ROWS = 1024
 LINEAR_KINDS = ("binary", "multiclass", "regression")
 
 
@@ -99,24 +103,54 @@ class SubsetFit:
         n_candidates, size = self.dims.shape
         if size > 1 and n_candidates > 1 and np.all(self.dims[:, :-1] == self.dims[:1, :-1]):
             return self._decision_shared_prefix(x, dtype)
+        if size >= GEMM_DECISION_DIMS:
+            return self._decision_by_candidate(x, dtype)
         n_outputs = self.coef.shape[2]
         outputs = np.empty((x.shape[0], n_candidates, n_outputs), dtype=dtype)
         coef = self.coef.astype(dtype)
         intercept = self.intercept.astype(dtype)
-        for start, stop in _chunks(n_candidates, x.shape[0] * max(1, size)):
+        for start, stop in _chunks(n_candidates, x.shape[0] * max(1, size) * n_outputs):
             dims = self.dims[start:stop]
-            for output in range(n_outputs):  # r is 1, or the number of classes
-                # one (n, mc) column gather per position: s <= k passes
-                scores = outputs[:, start:stop, output]
-                np.multiply(rows_major(x, dims[:, 0]), coef[start:stop, 0, output], out=scores)
-                for position in range(1, size):
-                    column = rows_major(x, dims[:, position])  # a fresh array, ours to scale
-                    if column.dtype == dtype:
-                        column *= coef[start:stop, position, output]
-                        scores += column
-                    else:  # float64 scores: the product in float64, as the probes report
-                        scores += column * coef[start:stop, position, output]
-                scores += intercept[start:stop, output]
+            if n_outputs > 1:  # classes: one column gather per position, shared by them all
+                outputs[:, start:stop] = self._class_scores(
+                    x, dims, coef[start:stop], intercept[start:stop]
+                )
+                continue
+            # one (n, mc) column gather per position: s <= k passes
+            scores = outputs[:, start:stop, 0]
+            np.multiply(rows_major(x, dims[:, 0]), coef[start:stop, 0, 0], out=scores)
+            for position in range(1, size):
+                column = rows_major(x, dims[:, position])  # a fresh array, ours to scale
+                if column.dtype == dtype:
+                    column *= coef[start:stop, position, 0]
+                    scores += column
+                else:  # float64 scores: the product in float64, as the probes report
+                    scores += column * coef[start:stop, position, 0]
+            scores += intercept[start:stop, 0]
+        return outputs
+
+    @staticmethod
+    def _class_scores(
+        x: Rows, dims: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+    ) -> np.ndarray:
+        """Multinomial scores (n, mc, r) of candidates ``dims`` (mc, s): each column gathered
+        once for all r classes (per class, a 17-class probe gathered every column 17 times)."""
+        scores = rows_major(x, dims[:, 0])[:, :, None] * coef[None, :, 0, :]
+        for position in range(1, dims.shape[1]):
+            scores += rows_major(x, dims[:, position])[:, :, None] * coef[None, :, position, :]
+        scores += intercept
+        return scores
+
+    def _decision_by_candidate(self, x: Rows, dtype: type) -> np.ndarray:
+        """Large subsets (the all-dims probe): one GEMM per candidate, ``x[:, S] @ coef``,
+        instead of s column gathers (384 strided gathers of an (n, 1) column per class)."""
+        outputs = np.empty((x.shape[0], *self.intercept.shape), dtype=dtype)
+        for candidate, dims in enumerate(self.dims):
+            whole = isinstance(x, np.ndarray) and np.array_equal(dims, np.arange(x.shape[1]))
+            columns = (x if whole else rows_major(x, dims)).astype(dtype, copy=False)
+            scores = columns @ self.coef[candidate].astype(dtype)  # (n, r)
+            scores += self.intercept[candidate].astype(dtype)
+            outputs[:, candidate] = scores
         return outputs
 
     def _decision_shared_prefix(self, x: Rows, dtype: type) -> np.ndarray:
@@ -556,10 +590,15 @@ def _newton_multinomial(
 
     def eta_of(design_rows: np.ndarray, flat_theta: np.ndarray) -> np.ndarray:
         per_class = flat_theta.reshape(flat_theta.shape[0], n_classes, n_features)
-        return np.einsum("mcq,mqn->mcn", per_class, design_rows)  # (m, c, n)
+        # a batched BLAS matmul (the fit runs BLAS on one thread): 3x faster than einsum's
+        # loops on the mixed float64 x float32 operands
+        return np.matmul(per_class, design_rows)  # (m, c, n)
+
+    label_rows = labels[None, None, :]  # (1, 1, n): each row's class, for take_along_axis
 
     def objective_of(eta: np.ndarray, flat_theta: np.ndarray) -> np.ndarray:
-        loss = _logsumexp_classes(eta)[:, 0] - np.einsum("mcn,cn->mn", eta, onehot_t)
+        picked = np.take_along_axis(eta, label_rows, axis=1)[:, 0]  # (m, n) true-class scores
+        loss = _logsumexp_classes(eta)[:, 0] - picked
         return loss @ weight + 0.5 * (flat_theta**2) @ mask
 
     eta = eta_of(design, flat)
@@ -568,7 +607,8 @@ def _newton_multinomial(
     for _ in range(max_iter):
         prob = np.exp(eta - _logsumexp_classes(eta))  # (m, c, n)
         residual = (prob - onehot_t) * weight  # (m, c, n)
-        gradient = np.einsum("mcn,mqn->mcq", residual, design).reshape(n_candidates, n_params)
+        gradient = np.matmul(residual, design.transpose(0, 2, 1))  # (m, c, q), BLAS as above
+        gradient = gradient.reshape(n_candidates, n_params)
         gradient += mask * flat
         hessian = _multinomial_hessian(design32, prob, weight)
         hessian[:, np.arange(n_params), np.arange(n_params)] += mask
@@ -628,10 +668,13 @@ def _multinomial_hessian(design32: np.ndarray, prob: np.ndarray, weight: np.ndar
     GEMM per candidate, (class pairs x rows) @ (rows x feature pairs): c(c+1)/2 x n times
     n x q(q+1)/2, instead of c(c+1)/2 separate weighted Grams (the curvature weights of the
     off-diagonal blocks are negative, so they cannot be square-rooted into one syrk each;
-    and 153 small products for c = 17 cost more in overhead than in arithmetic).
+    and 153 small products for c = 17 cost more in overhead than in arithmetic). The GEMM's
+    operands are built and multiplied ``HESSIAN_ROWS`` rows at a time: whole-row (153, n)
+    temporaries do not fit in cache, and building them cost twice the GEMM (blocked: 2.8x
+    faster per candidate at c = 17, q = 9, n = 20,000; the block sums add in float64).
     Returns (m, c*q, c*q) float64.
     """
-    n_candidates, n_features, _ = design32.shape
+    n_candidates, n_features, n_rows = design32.shape
     n_classes = prob.shape[1]
     first, second, class_k, class_j, rows, cols, rows_swap, cols_swap = _hessian_layout(
         n_features, n_classes
@@ -639,14 +682,22 @@ def _multinomial_hessian(design32: np.ndarray, prob: np.ndarray, weight: np.ndar
     n_params = n_features * n_classes
     hessian = np.empty((n_candidates, n_params, n_params))
     weight32 = weight.astype(np.float32)
+    same_class = (class_k == class_j).astype(np.float32)[:, None]  # (c(c+1)/2, 1)
     # BLAS is already limited to one thread for the whole fit (fit_logistic_subsets)
     for candidate in range(n_candidates):
         design = design32[candidate].astype(np.float32, copy=False)
-        products = design[first] * design[second]  # (q(q+1)/2, n)
         p = prob[candidate].astype(np.float32)
-        weighted = p[class_k] * weight32  # (c(c+1)/2, n)
-        weighted *= (class_k == class_j)[:, None] - p[class_j]
-        values = (weighted @ products.T).ravel()  # (c(c+1)/2 * q(q+1)/2,)
+        values = np.zeros((class_k.size, first.size))  # float64 sum of the row blocks
+        for start in range(0, n_rows, HESSIAN_ROWS):
+            block_rows = slice(start, start + HESSIAN_ROWS)
+            products = design[first, block_rows] * design[second, block_rows]  # (q(q+1)/2, b)
+            weighted = np.take(p[:, block_rows], class_k, axis=0)  # (c(c+1)/2, b)
+            weighted *= weight32[block_rows]
+            share = np.take(p[:, block_rows], class_j, axis=0)
+            np.subtract(same_class, share, out=share)
+            weighted *= share
+            values += weighted @ products.T
+        values = values.ravel()  # (c(c+1)/2 * q(q+1)/2,)
         block = hessian[candidate]
         block[rows, cols] = values
         block[cols, rows] = values
@@ -785,9 +836,11 @@ def fit_full(
     ``NEWTON_CHOLESKY_FLOPS``: small training sets, where high-C fits of nearly separable
     data take L-BFGS hundreds of iterations), else ``lbfgs`` (which keeps float32 input in
     float32, so the slice is not copied). ``init`` warm-starts from an earlier fit (the next
-    C of a grid, or the refit on all rows). scikit-learn's OpenMP loss loops run on one
-    thread: their threads spin-wait, and on a busy laptop that made a 1,600 x 384 L-BFGS fit
-    25x slower (0.6 s vs 0.023 s measured), while one thread loses at most 2x when idle.
+    C of a grid, or the refit on all rows). scikit-learn's OpenMP loss loops and BLAS run on
+    one thread: their threads spin-wait, and on a busy laptop that made a 1,600 x 384 L-BFGS
+    fit 25x slower (0.6 s vs 0.023 s measured), and the (17, n) x (n, 384) gradient GEMM of a
+    UPOS probe 80x slower (0.64 s vs 0.0076 s, load ~5), while one thread loses at most 2x
+    when idle (and a sweep runs its groups in parallel anyway).
     Returned as a one-candidate :class:`SubsetFit` over ``dims = arange(D)``; a solver that
     stopped before converging (or met an ill-conditioned Hessian) is recorded, one line per
     warning, in its ``solver_warnings`` instead of printed.
@@ -816,7 +869,7 @@ def fit_full(
     if init is not None:  # scikit-learn's warm start reads these attributes
         model.coef_ = init.coef[0].T.copy()
         model.intercept_ = init.intercept[0].copy()
-    with _thread_controller().limit(limits=1, user_api="openmp"), solver_warnings() as caught:
+    with _thread_controller().limit(limits=1), solver_warnings() as caught:
         model.fit(x, labels, sample_weight=sample_weight)
     if list(model.classes_) != list(range(n_classes)):
         raise ProbeInputError(

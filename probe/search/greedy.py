@@ -86,6 +86,11 @@ def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
                 "eval": eval_scores,
             }
         )
+    # each step's probe refit on all training rows, for callers that score it again (the word
+    # sweep's per-k confusion matrices) without refitting
+    problem.memo["greedy_refits"] = {
+        step["k"]: train_fit for step, train_fit in zip(steps, train_fits, strict=True)
+    }
     last = steps[-1]["fit"]
     scores = {
         "train": problem.all_metrics(

@@ -251,9 +251,12 @@ def _add_confusions(problem: Problem, method: str, outcome: MethodOutcome) -> No
     elif method == "greedy" and "greedy" in problem.memo:
         by_k = {}
         steps = problem.memo["greedy"]
-        # the per-tag tables show k = 1, 2, 4 and the largest k: refit only those
+        refits = problem.memo.get("greedy_refits", {})  # greedy.run's refits on all train rows
+        # the per-tag tables show k = 1, 2, 4 and the largest k
         for step in [s for s in steps if s["k"] in (1, 2, 4) or s is steps[-1]]:
-            refit = problem.fit_on_train(step["fit"].dims, init=step["fit"])
+            refit = refits.get(step["k"]) or problem.fit_on_train(
+                step["fit"].dims, init=step["fit"]
+            )
             by_k[str(step["k"])] = _confusion(problem, refit.predict(problem.x_eval))
         outcome.details["confusion_by_k"] = by_k
 
