@@ -108,5 +108,11 @@ def run_word_probe(args: argparse.Namespace) -> int:
             f"note: {labels['n_eval_unseen']} eval word(s) have a {label} label unseen in train "
             f"and are not scored: {unseen}"
         )
+    streamed = results.provenance.get("out_of_core")
+    if streamed and streamed["skipped_methods"]:
+        print(
+            f"note: word rows were probed out of core, where "
+            f"{', '.join(streamed['skipped_methods'])} do not run (skipped there)"
+        )
     print(f"wrote {path} ({len(results.cells)} cells)")
     return 0

@@ -13,13 +13,16 @@ This package probes such slices with memory bounded by the chunk size and the hi
 * ``newton``: exact logistic / ridge probes (scikit-learn's objectives) fitted by Newton
   steps whose gradient and Hessian are summed over chunks, many candidates per pass;
 * ``scoring``: task metrics accumulated over chunks (confusion counts, Pearson sums);
-* ``methods``: ``full``, ``rank``, ``pairs`` and ``greedy`` on top of these.
+* ``methods``: ``full``, ``rank``, ``pairs`` and ``greedy`` on top of these; ``backward`` and
+  ``random`` (fitted on the in-memory baseline's capped rows, gathered in one pass) in their
+  own modules; ``runners`` names them all.
 
 Memory: O(H^2 + chunk_rows * H) for the screen and the all-dims probe, plus one float per
-eval row per reported probe (the exact eval metrics, Spearman included, need them). No pass
-materialises the slice.
+eval row per reported probe (the exact eval metrics, Spearman included, need them) and the
+random baseline's 2,048 fit rows. No pass materialises the slice.
 """
 
-# The search methods that run out of core (``methods.RUNNERS`` implements exactly these);
-# kept here so the sweep can plan without importing the numerical modules.
-SUPPORTED_METHODS: tuple[str, ...] = ("full", "rank", "pairs", "greedy")
+# The search methods that run out of core (``runners.RUNNERS`` implements exactly these);
+# kept here so the sweep can plan without importing the numerical modules. Word rows also
+# run ``control`` out of core (``probe.words.streamed``).
+SUPPORTED_METHODS: tuple[str, ...] = ("full", "rank", "pairs", "greedy", "backward", "random")

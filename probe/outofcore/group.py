@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from probe.cache import Cache
-from probe.outofcore.methods import RUNNERS
 from probe.outofcore.problem import StreamProblem
 from probe.outofcore.rows import RowSource
+from probe.outofcore.runners import RUNNERS
 from probe.results import ResultCell
 from probe.spec import SweepSpec, TaskFacts, problem_settings
 from probe.stats.attach import attach_uncertainty, eval_set_from_scores
@@ -48,15 +48,17 @@ def run_group(spec: SweepSpec, facts: TaskFacts, layer: int, kind: str) -> list[
         outcomes[method] = (outcome, time.perf_counter() - started)
     cells = []
     eval_set = None
+    if spec.bootstrap is not None:  # from the first outcome with eval predictions (random has none)
+        n_classes = max(facts.n_classes, 2)
+        for outcome, _ in outcomes.values():
+            eval_set = eval_set or eval_set_from_scores(
+                outcome, facts.metrics, n_classes, spec.bootstrap
+            )
     for method in methods:
         outcome, seconds = outcomes[method]
         cell = outcome.cell(layer, kind, method, seconds, prepare_seconds)
         if spec.bootstrap is not None:
             started = time.perf_counter()
-            n_classes = max(facts.n_classes, 2)
-            eval_set = eval_set or eval_set_from_scores(
-                outcome, facts.metrics, n_classes, spec.bootstrap
-            )
             if eval_set is not None:
                 attach_uncertainty(outcome, eval_set)
                 cell.intervals, cell.predictions = outcome.intervals, outcome.predictions

@@ -1,4 +1,5 @@
-"""``full``, ``rank``, ``pairs`` and ``greedy`` on a slice read in chunks.
+"""``full``, ``rank``, ``pairs`` and ``greedy`` on a slice read in chunks (``backward`` and
+``random`` have their own modules; ``runners`` names them all).
 
 They follow the in-memory methods' protocol and result conventions (``probe.results``), with
 the differences that out-of-core reading forces, each recorded in the cell's ``details``:
@@ -19,7 +20,6 @@ cache only at the end, as in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,7 @@ def fit_part(
     return fit
 
 
-def _details(problem: StreamProblem, **extra: Any) -> dict[str, Any]:
+def cell_details(problem: StreamProblem, **extra: Any) -> dict[str, Any]:
     return {
         "out_of_core": True,
         "rows": problem.train.kind,
@@ -66,13 +66,13 @@ def _details(problem: StreamProblem, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _validated(problem: StreamProblem, fit: SubsetFit) -> tuple[np.ndarray, list[dict[str, float]]]:
+def validated(problem: StreamProblem, fit: SubsetFit) -> tuple[np.ndarray, list[dict[str, float]]]:
     """One validation pass: every candidate's selection metric (m,) and its metric dicts."""
     sums = part_scores(problem, fit, "validation")
     return sums.value(selection_metric(problem)), metric_dicts(problem, sums)
 
 
-def _final(
+def final_scores(
     problem: StreamProblem, dims: np.ndarray, fit_rows_fit: SubsetFit, report_row: int = 0
 ) -> tuple[SubsetFit, dict[str, float], list[dict[str, float]]]:
     """Refit ``dims`` on all training rows: the refit probes, the train metrics of the
@@ -88,7 +88,7 @@ def run_full(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     dims = np.arange(problem.n_dims, dtype=np.int64)[None, :]
     fit = fit_part(problem, "fit", dims)
     validation = streamed_scores(problem, fit, "validation")
-    train_fit, train, evaluation = _final(problem, dims, fit)
+    train_fit, train, evaluation = final_scores(problem, dims, fit)
     problem.memo["full_probe"] = train_fit
     strength = (
         {"C": problem.C} if problem.is_classification else {"C": None, "alpha": problem.alpha}
@@ -96,7 +96,7 @@ def run_full(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     return MethodOutcome(
         dims=[],
         scores={"train": train, "validation": validation[0], "eval": evaluation[0]},
-        details=_details(problem, **strength, grid=[], note="one C, not chosen from a grid"),
+        details=cell_details(problem, **strength, grid=[], note="one C, not chosen from a grid"),
     )
 
 
@@ -140,7 +140,7 @@ def _shortlist(
     chosen, chosen_screen = pool[ranked], screen_metric[ranked]
     init = screen.subset_fit(dims[chosen], coef[chosen]) if problem.kind == "binary" else None
     exact = fit_part(problem, "fit", dims[chosen], init)
-    validation, validation_scores = _validated(problem, exact)
+    validation, validation_scores = validated(problem, exact)
     order = best_first(dims[chosen], validation)
     return Shortlisted(
         dims[chosen][order],
@@ -151,14 +151,28 @@ def _shortlist(
     )
 
 
+def pairs_shortlist(problem: StreamProblem, config: SearchConfig) -> Shortlisted:
+    """The exact-refitted shortlist of pairs, best first (memoised for ``backward``)."""
+    if "pairs" not in problem.memo:
+        screen = problem.screen()
+        candidates = all_pairs(problem.n_dims)
+        coef, criterion = screen.extend(np.empty(0, np.int64), candidates)
+        problem.memo["pairs"] = _shortlist(
+            problem,
+            screen,
+            candidates,
+            coef,
+            criterion,
+            pool_size=config.pool_size,
+            top_k=config.top_k,
+        )
+    return problem.memo["pairs"]
+
+
 def run_pairs(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
-    screen = problem.screen()
-    candidates = all_pairs(problem.n_dims)
-    coef, criterion = screen.extend(np.empty(0, np.int64), candidates)
-    chosen = _shortlist(
-        problem, screen, candidates, coef, criterion, pool_size=config.pool_size, top_k=config.top_k
-    )
-    _, train, evaluation = _final(problem, chosen.dims, chosen.exact)
+    chosen = pairs_shortlist(problem, config)
+    n_candidates = problem.n_dims * (problem.n_dims - 1) // 2
+    _, train, evaluation = final_scores(problem, chosen.dims, chosen.exact)
     top = [
         {
             "dims": [int(d) for d in chosen.dims[row]],
@@ -175,11 +189,11 @@ def run_pairs(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
             "validation": chosen.validation_scores[0],
             "eval": evaluation[0],
         },
-        details=_details(
+        details=cell_details(
             problem,
             top=top,
-            n_candidates=len(candidates),
-            pool_size=min(config.pool_size, len(candidates)),
+            n_candidates=n_candidates,
+            pool_size=min(config.pool_size, n_candidates),
         ),
     )
 
@@ -194,8 +208,8 @@ def prefix_steps(
     sizes = np.arange(1, max_k + 1)
     padded = np.where(np.arange(max_k)[None, :] < sizes[:, None], order[None, :max_k], -1)
     fit = fit_part(problem, "fit", padded)
-    validation, validation_scores = _validated(problem, fit)
-    _, train, evaluation = _final(problem, padded, fit, report_row=max_k - 1)
+    validation, validation_scores = validated(problem, fit)
+    _, train, evaluation = final_scores(problem, padded, fit, report_row=max_k - 1)
     steps = [
         {
             "k": int(size),
@@ -231,7 +245,7 @@ def run_greedy(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
         dims=[int(d) for d in order],
         scores=last,
         steps=steps,
-        details=_details(problem, step_selection="screen criterion"),
+        details=cell_details(problem, step_selection="screen criterion"),
     )
 
 
@@ -250,7 +264,7 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
         top_k=config.top_k,
         pool_metric=per_dim,
     )
-    _, train, evaluation = _final(problem, chosen.dims[:1], chosen.exact.take(np.array([0])))
+    _, train, evaluation = final_scores(problem, chosen.dims[:1], chosen.exact.take(np.array([0])))
     leaders = chosen.dims[:, 0]
     rest = np.setdiff1d(np.arange(problem.n_dims), leaders)
     rest = rest[np.lexsort((criterion[rest], -rank_key(per_dim[rest])))]
@@ -268,7 +282,7 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
         dims=[int(leaders[0])],
         scores={"train": train, "validation": chosen.validation_scores[0], "eval": evaluation[0]},
         steps=steps,
-        details=_details(
+        details=cell_details(
             problem,
             per_dim_validation=per_dim.tolist(),
             per_dim_source="screen",
@@ -283,11 +297,3 @@ def run_rank(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
             ],
         ),
     )
-
-
-RUNNERS: dict[str, Callable[[StreamProblem, SearchConfig], MethodOutcome]] = {
-    "full": run_full,
-    "rank": run_rank,
-    "pairs": run_pairs,
-    "greedy": run_greedy,
-}

@@ -57,7 +57,8 @@ class StreamProblem:
     ``train_labels`` / ``eval_labels`` are per *example*; ``is_validation`` (n_train_examples,)
     marks the inner validation examples; ``class_weight[part]`` (n_classes,) are the balanced
     weights of each training part (None: unweighted); ``row_counts[part]`` rows per training
-    part (fit, validation, train).
+    part (fit, validation, train); ``rows_per_example`` (n_train_examples,) training rows of
+    each example (1 for pooled and word rows, its word tokens for token rows).
     """
 
     kind: str
@@ -77,6 +78,7 @@ class StreamProblem:
     C: float = 1.0
     alpha: float = 1.0
     seed: int = 0
+    rows_per_example: np.ndarray | None = None
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -110,7 +112,9 @@ class StreamProblem:
         _, validation_rows = inner_split(train_labels, kind, seed, validation_fraction, groups)
         is_validation = np.zeros(train_labels.size, dtype=bool)
         is_validation[validation_rows] = True
-        mean, scale, counts = _train_pass(train, train_labels, is_validation, max(n_classes, 1))
+        mean, scale, counts, per_example = _train_pass(
+            train, train_labels, is_validation, max(n_classes, 1)
+        )
         class_weight: dict[str, np.ndarray | None] = {}
         for part, per_class in counts.items():
             class_weight[part] = (
@@ -135,6 +139,7 @@ class StreamProblem:
             C=C,
             alpha=alpha,
             seed=seed,
+            rows_per_example=per_example,
         )
 
     @property
@@ -182,6 +187,43 @@ class StreamProblem:
         """A re-startable pass over ``part`` (what the Newton fits and the scorers take)."""
         return lambda: self.batches(part)
 
+    def gather_train_rows(self, positions: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised training rows at ``positions`` (one pass): ``x`` (s, H) float32, ``y``.
+
+        Positions count training rows in the in-memory problem's order — the fit examples'
+        rows, then the validation examples' rows, examples ascending, an example's rows in
+        storage order — so for one row per example (pooled and word rows) they pick the rows
+        ``Problem.x_train[positions]`` holds. None: every training row. Row sources yield each
+        example's rows together, examples ascending (all of them do).
+        """
+        if self.rows_per_example is None:
+            raise ValueError("rows_per_example is unknown; build the problem with build()")
+        per_example = self.rows_per_example
+        order = np.concatenate(
+            [np.flatnonzero(~self.is_validation), np.flatnonzero(self.is_validation)]
+        )
+        if positions is None:
+            positions = np.arange(int(per_example.sum()))
+        positions = np.asarray(positions, dtype=np.int64)
+        ordered_start = np.concatenate([[0], np.cumsum(per_example[order])])
+        slot = np.searchsorted(ordered_start, positions, side="right") - 1
+        example = order[slot]
+        stored_start = np.concatenate([[0], np.cumsum(per_example)])
+        stored = stored_start[example] + positions - ordered_start[slot]  # storage row numbers
+        by_storage = np.argsort(stored, kind="stable")
+        wanted = stored[by_storage]
+        x = np.empty((positions.size, self.n_dims), dtype=np.float32)
+        y = np.empty(positions.size, dtype=self.train_labels.dtype)
+        first_row = 0
+        for batch in self.batches("train"):
+            stop_row = first_row + batch.y.size
+            low, high = np.searchsorted(wanted, [first_row, stop_row])
+            picked = by_storage[low:high]
+            x[picked] = batch.x[wanted[low:high] - first_row]
+            y[picked] = batch.y[wanted[low:high] - first_row]
+            first_row = stop_row
+        return x, y
+
     def screen(self) -> GramScreen:
         """The Gram screen of this slice: fit and validation moments in one pass, memoised."""
         if "gram_screen" not in self.memo:
@@ -205,13 +247,15 @@ class StreamProblem:
 
 def _train_pass(
     train: RowSource, labels: np.ndarray, is_validation: np.ndarray, n_classes: int
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Column mean / sd over all training rows and rows per (part, class); regression counts
-    everything in class 0."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Column mean / sd over all training rows, rows per (part, class) (regression counts
+    everything in class 0) and rows per example."""
     moments = ColumnMoments()
     counts = {part: np.zeros(n_classes, dtype=np.int64) for part in ("fit", "validation")}
+    per_example = np.zeros(labels.size, dtype=np.int64)
     for chunk in train.chunks():
         moments.add(chunk.features)
+        per_example += np.bincount(chunk.examples, minlength=labels.size)
         classes = labels[chunk.examples].astype(np.int64) if n_classes > 1 else None
         validation = is_validation[chunk.examples]
         for part, mask in (("fit", ~validation), ("validation", validation)):
@@ -226,4 +270,4 @@ def _train_pass(
         )
     mean, scale = moments.mean_and_scale()
     counts["train"] = counts["fit"] + counts["validation"]
-    return mean, scale, counts
+    return mean, scale, counts, per_example

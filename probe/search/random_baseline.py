@@ -19,6 +19,8 @@ of one k are one batched Newton problem.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from probe.search.base import MethodOutcome, SearchConfig
@@ -34,32 +36,49 @@ def draw_subsets(n_dims: int, size: int, n_draws: int, seed: int) -> np.ndarray:
     return np.sort(np.argsort(rng.random((n_draws, n_dims)), axis=1)[:, :size], axis=1)
 
 
+def fit_rows(n_train: int, seed: int) -> np.ndarray | None:
+    """The training rows every draw is fitted on (sorted positions in the problem's row order:
+    fit rows, then validation rows), or None for all of them. Out-of-core probing
+    (``probe.outofcore.random_baseline``) draws the same positions."""
+    if n_train <= RANDOM_FIT_ROWS:
+        return None
+    rng = np.random.default_rng([seed, 1])
+    return np.sort(rng.choice(n_train, RANDOM_FIT_ROWS, replace=False))
+
+
+def sizes(n_dims: int, config: SearchConfig) -> list[int]:
+    """The subset sizes the baseline draws (those of ``config`` that fit in ``n_dims``)."""
+    return [size for size in config.ks_for_random if size <= n_dims]
+
+
+def step_record(size: int, scores: np.ndarray) -> dict[str, Any]:
+    """One k's step: the draws' eval scores (n_draws,) summarised (NaN draws left out)."""
+    finite = scores[np.isfinite(scores)]
+    step = {
+        "k": size,
+        "n_draws": len(scores),
+        "mean": float(np.mean(finite)),
+        "sd": float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0,
+        # per-draw eval scores; the sweep moves them to the predictions sidecar
+        "draw_scores": scores.tolist(),
+    }
+    step.update({name: float(np.quantile(finite, q)) for name, q in QUANTILES.items()})
+    return step
+
+
 def run(problem: Problem, config: SearchConfig) -> MethodOutcome:
-    rng = np.random.default_rng([config.seed, 1])
-    n_train = problem.x_train.shape[0]
-    if n_train > RANDOM_FIT_ROWS:
-        rows = np.sort(rng.choice(n_train, RANDOM_FIT_ROWS, replace=False))
+    rows = fit_rows(problem.x_train.shape[0], config.seed)
+    if rows is not None:
         x_rows, y_rows = problem.x_train[rows], problem.y_train[rows]
     else:
         x_rows, y_rows = problem.x_train, problem.y_train
     steps = []
-    for size in config.ks_for_random:
-        if size > problem.n_dims:
-            continue
+    for size in sizes(problem.n_dims, config):
         draws = draw_subsets(problem.n_dims, size, config.n_random_draws, config.seed)
         fit = problem.fit(x_rows, y_rows, draws)
-        scores = problem.primary(problem.y_eval, fit.predict(problem.x_eval))
-        finite = scores[np.isfinite(scores)]
-        step = {
-            "k": size,
-            "n_draws": len(draws),
-            "mean": float(np.mean(finite)),
-            "sd": float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0,
-            # per-draw eval scores; the sweep moves them to the predictions sidecar
-            "draw_scores": scores.tolist(),
-        }
-        step.update({name: float(np.quantile(finite, q)) for name, q in QUANTILES.items()})
-        steps.append(step)
+        steps.append(
+            step_record(size, problem.primary(problem.y_eval, fit.predict(problem.x_eval)))
+        )
     return MethodOutcome(
         dims=[], steps=steps, details={"fit_rows": len(y_rows), "metric": problem.primary_metric}
     )

@@ -7,5 +7,7 @@ from subword tokens, multi-class dimension search and per-word-type control task
 * ``problem``: word rows of a train and an eval cache as one multi-class
   :class:`~probe.search.problem.Problem` (label vocabularies matched by name);
 * ``control``: Hewitt & Liang control tasks per word type, and selectivity;
-* ``sweep``: the layer x subword-pooling x method grid (what ``fewdims probe --label`` runs).
+* ``spec``: a word sweep's settings (``WordSweepSpec``, the word search defaults);
+* ``sweep``: the layer x subword-pooling x method grid (what ``fewdims probe --label`` runs);
+* ``streamed``: a group of that grid out of core, for word rows that do not fit in memory.
 """

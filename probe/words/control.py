@@ -10,6 +10,8 @@ representation's linguistic structure rather than the probe's capacity to memori
 The same searches run on the control task as on the real one (``full`` at the C the real
 ``full`` chose, ``pairs``, ``greedy`` to k); each control probe is selected on the control
 labels of the inner validation split and scored on the control labels of the eval words.
+The control cell is assembled by :func:`selectivity`, which the out-of-core word sweep
+(``probe.words.streamed``) shares.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from probe.cache import Cache
 from probe.linear import fit_full
 from probe.search import greedy, pairs
 from probe.search.base import MethodOutcome, SearchConfig
 from probe.search.problem import Problem
+from probe.words.problem import LabelPlan
+from probe.words.rows import kept_words
 
 
 def control_labels(
@@ -43,6 +48,31 @@ def control_labels(
     )
 
 
+def word_type_control_labels(
+    train: Cache, evaluation: Cache, plan: LabelPlan, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Control labels of the plan's train and eval rows (in the plan's row order), from the
+    caches' word forms: :func:`control_labels` of the kept words that take part."""
+    train_types = np.asarray(train.word_forms(), dtype=object)[kept_words(train)]
+    eval_types = np.asarray(evaluation.word_forms(), dtype=object)[kept_words(evaluation)]
+    return control_labels(
+        train_types[plan.train_rows],
+        eval_types[plan.eval_rows],
+        plan.y_train,
+        len(plan.classes),
+        seed,
+    )
+
+
+def present_classes(control_train: np.ndarray, n_classes: int) -> np.ndarray:
+    """Renumbering of the control classes: (n_classes,) new code of each drawn class, -1 for
+    one no training row drew (its eval rows cannot be scored and are left out)."""
+    present = np.unique(control_train)
+    code = np.full(max(n_classes, int(present.max()) + 1), -1, dtype=np.int64)
+    code[present] = np.arange(present.size)
+    return code
+
+
 def control_problem(
     problem: Problem, control_train_ordered: np.ndarray, control_eval: np.ndarray
 ) -> Problem:
@@ -53,16 +83,15 @@ def control_problem(
     seen only in eval that drew such a class — are left out of its eval rows (counted in
     ``memo["n_eval_left_out"]``).
     """
-    present = np.unique(control_train_ordered)
-    code = np.full(max(problem.n_classes, int(present.max()) + 1), -1, dtype=np.int64)
-    code[present] = np.arange(present.size)
+    code = present_classes(np.asarray(control_train_ordered, dtype=np.int64), problem.n_classes)
+    n_present = int((code >= 0).sum())
     y_eval = code[np.asarray(control_eval, dtype=np.int64)]
     keep = y_eval >= 0
     control = replace(
         problem,
-        kind="multiclass" if present.size > 2 else "binary",
-        n_classes=int(present.size),
-        metrics=tuple(m for m in problem.metrics if present.size == 2 or m != "f1"),
+        kind="multiclass" if n_present > 2 else "binary",
+        n_classes=n_present,
+        metrics=tuple(m for m in problem.metrics if n_present == 2 or m != "f1"),
         y_train=code[np.asarray(control_train_ordered, dtype=np.int64)],
         x_eval=problem.x_eval[keep],
         y_eval=y_eval[keep],
@@ -93,8 +122,6 @@ def run(
     for name, module in (("full", full_method), ("pairs", pairs), ("greedy", greedy)):
         if name not in real:
             real[name] = module.run(problem, config)
-    steps: list[dict[str, Any]] = []
-    left_out = control.memo.get("n_eval_left_out", 0)
     chosen_c = real["full"].details.get("C") or problem.C
     full_fit = fit_full(
         control.x_train,
@@ -104,11 +131,31 @@ def run(
         n_classes=control.n_classes,
     )
     control_full = float(np.mean(full_fit.predict(control.x_eval)[:, 0] == control.y_eval))
-    steps.append(_step("full", problem.n_dims, _eval_accuracy(real["full"]), control_full))
-    control_pairs = pairs.run(control, config)
-    steps.append(_step("pairs", 2, _eval_accuracy(real["pairs"]), _eval_accuracy(control_pairs)))
-    control_greedy = greedy.run(control, config)
-    for real_step, control_step in zip(real["greedy"].steps, control_greedy.steps, strict=True):
+    return selectivity(
+        real,
+        {
+            "full": control_full,
+            "pairs": pairs.run(control, config),
+            "greedy": greedy.run(control, config),
+        },
+        n_dims=problem.n_dims,
+        details={
+            "control_classes": control.n_classes,
+            "control_eval_rows_left_out": control.memo.get("n_eval_left_out", 0),
+        },
+    )
+
+
+def selectivity(
+    real: dict[str, MethodOutcome], control: dict[str, Any], n_dims: int, details: dict[str, Any]
+) -> MethodOutcome:
+    """The control cell from the real and control searches: ``real`` full / pairs / greedy
+    outcomes, ``control`` the control full probe's eval accuracy and the control pairs /
+    greedy outcomes. Shared by the in-memory and the out-of-core (``probe.words.streamed``)
+    word sweeps."""
+    steps = [_step("full", n_dims, _eval_accuracy(real["full"]), control["full"])]
+    steps.append(_step("pairs", 2, _eval_accuracy(real["pairs"]), _eval_accuracy(control["pairs"])))
+    for real_step, control_step in zip(real["greedy"].steps, control["greedy"].steps, strict=True):
         step = _step(
             "greedy",
             real_step["k"],
@@ -132,8 +179,7 @@ def run(
             "search": "full, pairs, greedy",
             "labels": "one random label per word type, drawn from the train label distribution",
             "scores": "eval accuracy on real labels vs on control labels",
-            "control_classes": control.n_classes,
-            "control_eval_rows_left_out": left_out,
+            **details,
         },
     )
 

@@ -12,8 +12,9 @@ build per-tag F1 and top-confusion tables without rerunning anything.
 Defaults (:data:`WORD_SEARCH_CONFIG`) are smaller than the sentence-level ones: a softmax
 probe over 17-50 classes costs c(c+1)/2 Hessian blocks per Newton step, and word rows are
 tens of thousands. Word rows that would not fit in memory (``out_of_core="auto"``, or
-``"always"``) are streamed through ``probe.outofcore`` (``full``, ``rank``, ``pairs``,
-``greedy``; the others are skipped and listed in the provenance, as for token rows).
+``"always"``) are streamed (``probe.words.streamed``: ``full``, ``rank``, ``pairs``,
+``greedy``, ``backward``, ``random`` and ``control``; ``triples`` and ``mdl`` are skipped
+and listed in the provenance, as for token rows).
 ``balanced`` is off by default: POS / relation probing reports accuracy,
 which class weighting trades for macro-F1 (``--balanced`` turns it on).
 """
@@ -22,8 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -31,58 +31,21 @@ import numpy as np
 from probe.cache import Cache, check_compatible
 from probe.errors import DataError, FewdimsError
 from probe.metrics import confusion_counts
-from probe.outofcore import SUPPORTED_METHODS as OUT_OF_CORE_METHODS
 from probe.outofcore.budget import available_bytes, in_memory_bytes
 from probe.results import ResultCell, ResultsFile
-from probe.search import DEFAULT_METHODS, get_method
-from probe.search.base import MethodOutcome, SearchConfig
+from probe.search import get_method
+from probe.search.base import MethodOutcome
 from probe.search.problem import Problem
 from probe.words import control as word_control
 from probe.words.problem import (
-    WORD_METRICS,
     check_label,
     load_word_problem,
     plan_labels,
     train_row_order,
 )
-from probe.words.rows import SUBWORD_POOLINGS, WordRowSource, check_subword_pooling, kept_words
-
-WORD_SEARCH_CONFIG = SearchConfig(
-    k=8,
-    top_k=10,
-    pool_size=200,
-    greedy_top_k=4,
-    c_grid=(0.1, 1.0),
-    n_random_draws=20,
-    random_ks=(1, 2, 4, 8),
-)
-WORD_PROTOCOL = (
-    "word rows (one per word, its subwords pooled first/last/mean); dims / C selected on a "
-    "seeded, label-stratified inner validation split of the train cache's words that keeps "
-    "each sentence's words on one side (no sentence is both fitted and validated on); the selected "
-    "probe refit on all train words and scored on the eval cache's words (labels matched by "
-    "name; eval labels unseen in train left out and counted); features standardised with "
-    "train statistics."
-)
-
-
-@dataclass(frozen=True)
-class WordSweepSpec:
-    """Everything that determines a word sweep's numbers; saved in the results' provenance."""
-
-    train_path: str
-    eval_path: str
-    label: str = "upos"
-    layers: tuple[int, ...] = ()
-    poolings: tuple[str, ...] = ("first", "mean")
-    methods: tuple[str, ...] = DEFAULT_METHODS
-    config: SearchConfig = field(default_factory=lambda: WORD_SEARCH_CONFIG)
-    validation_fraction: float = 0.2
-    C: float = 1.0
-    balanced: bool = False
-    jobs: int = 1
-    out_of_core: str = "auto"
-    chunk_tokens: int | None = None
+from probe.words.rows import SUBWORD_POOLINGS, check_subword_pooling
+from probe.words.spec import WORD_PROTOCOL, WORD_SEARCH_CONFIG, WordSweepSpec
+from probe.words.streamed import STREAMED_WORD_METHODS, run_word_group_streamed
 
 
 def plan_word_sweep(spec: WordSweepSpec) -> tuple[list[tuple[int, str]], dict[str, Any]]:
@@ -136,8 +99,8 @@ def plan_word_sweep(spec: WordSweepSpec) -> tuple[list[tuple[int, str]], dict[st
         if streams(spec, plan.train_rows.size, plan.eval_rows.size, train.hidden_size):
             provenance["out_of_core"] = {
                 "row_kinds": list(spec.poolings),
-                "methods": [m for m in spec.methods if m in OUT_OF_CORE_METHODS],
-                "skipped_methods": [m for m in spec.methods if m not in OUT_OF_CORE_METHODS],
+                "methods": [m for m in spec.methods if m in STREAMED_WORD_METHODS],
+                "skipped_methods": [m for m in spec.methods if m not in STREAMED_WORD_METHODS],
             }
     return [(layer, pooling) for layer in layers for pooling in spec.poolings], provenance
 
@@ -157,49 +120,13 @@ def streams(spec: WordSweepSpec, n_train: int, n_eval: int, hidden_size: int) ->
     return budget is not None and in_memory_bytes(n_train, n_eval, hidden_size) > budget // 2
 
 
-def run_word_group_out_of_core(spec: WordSweepSpec, layer: int, pooling: str) -> list[ResultCell]:
-    """The out-of-core methods of ``spec`` on one slice of word rows read in chunks."""
-    from probe.outofcore.methods import RUNNERS
-    from probe.outofcore.problem import StreamProblem
-
-    methods = [method for method in spec.methods if method in RUNNERS]
-    started = time.perf_counter()
-    with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
-        plan = plan_labels(train, evaluation, spec.label)
-    n_classes = len(plan.classes)
-    problem = StreamProblem.build(
-        WordRowSource(Path(spec.train_path), layer, pooling, plan.train_rows, spec.chunk_tokens),
-        WordRowSource(Path(spec.eval_path), layer, pooling, plan.eval_rows, spec.chunk_tokens),
-        plan.y_train,
-        plan.y_eval,
-        kind="multiclass" if n_classes > 2 else "binary",
-        metrics=WORD_METRICS,
-        primary_metric="accuracy",
-        n_classes=n_classes,
-        seed=spec.config.seed,
-        validation_fraction=spec.validation_fraction,
-        C=spec.C,
-        balanced=spec.balanced,
-        groups=plan.train_sentences,
-    )
-    prepare_seconds = time.perf_counter() - started
-    cells = {}
-    for method in sorted(methods, key=lambda name: name != "full"):
-        started = time.perf_counter()
-        outcome = RUNNERS[method](problem, spec.config)
-        cells[method] = outcome.cell(
-            layer, pooling, method, time.perf_counter() - started, prepare_seconds
-        )
-    return [cells[method] for method in methods]
-
-
 def run_word_group(
     spec: WordSweepSpec, layer: int, pooling: str, streamed: bool = False
 ) -> list[ResultCell]:
     """Every method of ``spec`` on one (layer, subword pooling) slice -> one cell per method."""
     if streamed:
-        return run_word_group_out_of_core(spec, layer, pooling)
-    started = time.perf_counter()
+        return run_word_group_streamed(spec, layer, pooling)
+    started, cpu_started = time.perf_counter(), time.process_time()
     with Cache.open(spec.train_path) as train, Cache.open(spec.eval_path) as evaluation:
         plan = plan_labels(train, evaluation, spec.label)
         problem = load_word_problem(
@@ -214,23 +141,18 @@ def run_word_group(
             balanced=spec.balanced,
         )
         if "control" in spec.methods:
-            train_types = np.asarray(train.word_forms(), dtype=object)[kept_words(train)]
-            eval_types = np.asarray(evaluation.word_forms(), dtype=object)[kept_words(evaluation)]
-            control_train, control_eval = word_control.control_labels(
-                train_types[plan.train_rows],
-                eval_types[plan.eval_rows],
-                plan.y_train,
-                len(plan.classes),
-                spec.config.seed,
+            control_train, control_eval = word_control.word_type_control_labels(
+                train, evaluation, plan, spec.config.seed
             )
             order = train_row_order(plan, spec.config.seed, spec.validation_fraction)
             control = word_control.control_problem(problem, control_train[order], control_eval)
+    prepare_cpu_seconds = time.process_time() - cpu_started
     prepare_seconds = time.perf_counter() - started
     outcomes: dict[str, MethodOutcome] = {}
     cells = []
     # control last: it reuses the real full / pairs / greedy outcomes
     for method in sorted(spec.methods, key=lambda name: name == "control"):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         if method == "control":
             outcome = word_control.run(problem, control, spec.config, outcomes)
         else:
@@ -238,7 +160,12 @@ def run_word_group(
             outcomes[method] = outcome
             _add_confusions(problem, method, outcome)
         seconds = time.perf_counter() - started
-        cells.append((method, outcome.cell(layer, pooling, method, seconds, prepare_seconds)))
+        cell = outcome.cell(layer, pooling, method, seconds, prepare_seconds)
+        # CPU seconds beside the wall seconds: on a shared machine the wall ones move with
+        # the load (tests/benchmarks/bench_words.py sums both)
+        cell.details["cpu_seconds"] = time.process_time() - cpu_started
+        cell.details["prepare_cpu_seconds"] = prepare_cpu_seconds
+        cells.append((method, cell))
     by_method = dict(cells)
     return [by_method[method] for method in spec.methods]
 

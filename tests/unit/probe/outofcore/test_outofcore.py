@@ -17,10 +17,10 @@ from probe.errors import FewdimsError
 from probe.linear import balanced_sample_weight
 from probe.metrics import batch_metrics
 from probe.outofcore import SUPPORTED_METHODS
-from probe.outofcore.methods import RUNNERS
 from probe.outofcore.newton import fit_logistic_stream, fit_ridge_stream
 from probe.outofcore.problem import ChunkBatch
 from probe.outofcore.rows import RowSource
+from probe.outofcore.runners import RUNNERS
 from probe.outofcore.scoring import MetricSums
 from probe.search import SearchConfig
 from probe.sweep import SweepSpec, run_sweep
@@ -201,10 +201,10 @@ def test_auto_streams_pooled_slices_that_do_not_fit(caches, monkeypatch):
     import probe.sweep as sweep
 
     train, dev = caches
-    spec = SweepSpec(str(train), str(dev), poolings=("cls", "tokens"), methods=("pairs", "random"))
+    spec = SweepSpec(str(train), str(dev), poolings=("cls", "tokens"), methods=("pairs", "triples"))
     facts, _, provenance = sweep.plan(spec)
     assert facts.out_of_core == ("tokens",)
-    assert provenance["out_of_core"]["skipped_methods"] == ["random"]
+    assert provenance["out_of_core"]["skipped_methods"] == ["triples"]
     monkeypatch.setattr(sweep, "available_bytes", lambda: 1000)
     facts, _, _ = sweep.plan(spec)
     assert facts.out_of_core == ("cls", "tokens")
@@ -218,7 +218,7 @@ def test_runners_are_the_supported_methods():
     ("argv", "message"),
     [
         (["--pooling", "tokens", "--out-of-core", "never"], "only probed out of core"),
-        (["--pooling", "tokens", "--methods", "random,control"], "Add one of those methods"),
+        (["--pooling", "tokens", "--methods", "triples,control"], "Add one of those methods"),
         (["--pooling", "tokens", "--chunk-rows", "0"], "--chunk-rows must be at least 1"),
     ],
 )
@@ -240,8 +240,9 @@ def test_cli_token_probe_writes_results(caches, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "skipped there" in printed
     saved = json.loads(out.read_text())
-    assert [cell["method"] for cell in saved["cells"]] == ["full", "rank", "pairs", "greedy"]
-    greedy = saved["cells"][-1]
+    methods = [cell["method"] for cell in saved["cells"]]
+    assert methods == ["full", "rank", "pairs", "greedy", "backward", "random"]
+    greedy = saved["cells"][methods.index("greedy")]
     assert [step["k"] for step in greedy["steps"]] == [1, 2]
     assert sorted(greedy["dims"]) == sorted(SIGNAL_DIMS)
 
