@@ -3,7 +3,8 @@
 Not a test: it measures and writes ``reports/benchmarks/words.{json,md}``. Run with::
 
     python tests/benchmarks/bench_words.py [--repeats 3] [--sweep-results R.json]
-        [--train-cache DEV.h5 --eval-cache TEST.h5]     # runs the UPOS sweep itself
+        [--train-cache DEV.h5 --eval-cache TEST.h5 [--jobs 2]]   # runs the UPOS sweep itself
+        [--note TEXT ...]                                         # kept in words.md
 
 What is measured:
 
@@ -13,10 +14,13 @@ What is measured:
   on the same data; median of ``--repeats``). The old kernel's syrk branch also produced NaN
   Hessians from 7 dims on, so at k = 8 only the time of its arithmetic is comparable;
 * the UPOS sweep (7 MiniLM layers x first/mean subword, methods full, rank, pairs, greedy,
-  backward, random, control, word defaults): wall time once (``--train-cache``), or the
-  per-cell seconds of a finished sweep's results file (``--sweep-results``: the study in
-  ``reports/minilm-ud`` records them), with the load average beside the numbers — the
-  2-core machine is shared, so absolute seconds move with the load.
+  backward, random, control, word defaults): wall time and CPU seconds once
+  (``--train-cache``, ``--jobs`` groups at once; CPU = this process plus its joblib workers,
+  read after the workers are shut down), or the per-cell seconds of a finished sweep's
+  results file (``--sweep-results``: the study in ``reports/minilm-ud`` records them), with
+  the load average beside the numbers — the 2-core machine is shared, so wall seconds move
+  with the load; CPU seconds much less. Per method, cells record wall seconds inside their
+  worker and (``details["cpu_seconds"]``) CPU seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -102,15 +107,16 @@ def sweep_from_results(paths: list[Path]) -> dict[str, Any]:
     payload = payloads[0]
     cells = [cell for each in payloads for cell in each["cells"]]
     by_method: dict[str, float] = {}
+    cpu_by_method: dict[str, float] = {}
     for cell in cells:
-        by_method[cell["method"]] = by_method.get(cell["method"], 0.0) + cell["seconds"]
+        method = cell["method"]
+        by_method[method] = by_method.get(method, 0.0) + cell["seconds"]
+        if "cpu_seconds" in cell["details"]:
+            cpu_by_method[method] = cpu_by_method.get(method, 0.0) + cell["details"]["cpu_seconds"]
     groups = {(cell["layer"], cell["pooling"]) for cell in cells}
-    prepare = sum(
-        {
-            (c["layer"], c["pooling"]): c["details"].get("prepare_seconds", 0.0) for c in cells
-        }.values()
-    )
-    return {
+    per_group = {(c["layer"], c["pooling"]): c["details"] for c in cells}
+    prepare = sum(details.get("prepare_seconds", 0.0) for details in per_group.values())
+    summary = {
         "source": ", ".join(str(path) for path in paths),
         "groups": len(groups),
         "cells": len(cells),
@@ -119,19 +125,51 @@ def sweep_from_results(paths: list[Path]) -> dict[str, Any]:
         "total_cpu_path_seconds": sum(by_method.values()) + prepare,
         "jobs": payload["provenance"]["spec"].get("jobs", 1),
     }
+    if cpu_by_method:
+        summary["method_cpu_seconds"] = cpu_by_method
+        summary["prepare_cpu_seconds"] = sum(
+            details.get("prepare_cpu_seconds", 0.0) for details in per_group.values()
+        )
+    return summary
 
 
-def sweep_live(train: Path, evaluation: Path) -> dict[str, Any]:
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its reaped children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def sweep_live(train: Path, evaluation: Path, jobs: int) -> dict[str, Any]:
     from probe.words.sweep import WordSweepSpec, run_word_sweep
 
+    load_start = os.getloadavg()
+    cpu_started = _cpu_seconds()
     started = time.perf_counter()
-    results = run_word_sweep(WordSweepSpec(str(train), str(evaluation), label="upos"))
+    spec = WordSweepSpec(str(train), str(evaluation), label="upos", jobs=jobs)
+    results = run_word_sweep(spec)
     wall = time.perf_counter() - started
+    if jobs > 1:  # reap the joblib workers, so that their CPU time counts as children's
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+    cpu = _cpu_seconds() - cpu_started
     scratch = OUT / "words-sweep-results.json"
     results.save(scratch)
     summary = sweep_from_results([scratch])
     scratch.unlink()
-    summary["wall_seconds"] = wall
+    summary.update(
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        load_average={"start": load_start, "end": os.getloadavg()},
+        eval_accuracy={
+            f"{cell.layer}/{cell.pooling}/{cell.method}": cell.scores["eval"]["accuracy"]
+            for cell in results.cells
+            if "accuracy" in cell.scores.get("eval", {})
+        },
+    )
     return summary
 
 
@@ -141,15 +179,18 @@ def main() -> None:
     parser.add_argument("--sweep-results", type=Path, nargs="+", help="results file(s) of a sweep")
     parser.add_argument("--train-cache", type=Path)
     parser.add_argument("--eval-cache", type=Path)
+    parser.add_argument("--jobs", type=int, default=2, help="groups at once in the live sweep")
+    parser.add_argument("--note", action="append", default=[], help="a paragraph for words.md")
     args = parser.parse_args()
     load_start = os.getloadavg()
     record: dict[str, Any] = {"kernel": kernel_rows(args.repeats)}
     if args.train_cache and args.eval_cache:
-        record["sweep"] = sweep_live(args.train_cache, args.eval_cache)
+        record["sweep"] = sweep_live(args.train_cache, args.eval_cache, args.jobs)
     elif args.sweep_results:
         record["sweep"] = sweep_from_results(args.sweep_results)
     record["load_average"] = {"start": load_start, "end": os.getloadavg()}
     record["cpus"] = os.cpu_count()
+    record["notes"] = args.note
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "words.json").write_text(json.dumps(record, indent=2))
     (OUT / "words.md").write_text(render(record))
@@ -183,15 +224,40 @@ def render(record: dict[str, Any]) -> str:
             f"Source: {sweep.get('source', 'measured live')}; {sweep['groups']} groups, "
             f"{sweep['cells']} cells, jobs {sweep['jobs']}.",
             "",
-            "| part | seconds |",
-            "| --- | ---: |",
-            f"| reading word rows + standardising (all groups) | {sweep['prepare_seconds']:.0f} |",
+            "| part | seconds in worker (wall) | CPU seconds |",
+            "| --- | ---: | ---: |",
         ]
+        cpu = sweep.get("method_cpu_seconds", {})
+
+        def cpu_cell(value: float | None) -> str:
+            return "" if value is None else f"{value:.0f}"
+
+        lines.append(
+            f"| reading word rows + standardising (all groups) | {sweep['prepare_seconds']:.0f} | "
+            f"{cpu_cell(sweep.get('prepare_cpu_seconds'))} |"
+        )
         for method, seconds in sweep["method_seconds"].items():
-            lines.append(f"| {method} | {seconds:.0f} |")
-        lines.append(f"| **sum over cells** | **{sweep['total_cpu_path_seconds']:.0f}** |")
+            lines.append(f"| {method} | {seconds:.0f} | {cpu_cell(cpu.get(method))} |")
+        cpu_sum = sum(cpu.values()) + sweep.get("prepare_cpu_seconds", 0.0) if cpu else None
+        cpu_total = f"**{cpu_sum:.0f}**" if cpu_sum is not None else ""
+        lines.append(
+            f"| **sum over cells** | **{sweep['total_cpu_path_seconds']:.0f}** | {cpu_total} |"
+        )
         if "wall_seconds" in sweep:
-            lines.append(f"| wall time | {sweep['wall_seconds']:.0f} |")
+            load = sweep["load_average"]
+            lines += [
+                "",
+                f"**Whole sweep: {sweep['wall_seconds']:.0f} s wall "
+                f"({sweep['wall_seconds'] / 60:.1f} min), {sweep['cpu_seconds']:.0f} CPU-s** "
+                f"(this process + its {sweep['jobs']} joblib workers), at load average "
+                f"{load['start'][0]:.1f} (start) / {load['end'][0]:.1f} (end) on "
+                f"{record['cpus']} CPUs. On an otherwise idle machine the wall time would be "
+                f"about CPU-s / {min(sweep['jobs'], record['cpus'])} = "
+                f"{sweep['cpu_seconds'] / min(sweep['jobs'], record['cpus']) / 60:.1f} min "
+                "(the groups are independent and the workers' BLAS runs on one thread).",
+            ]
+    for note in record.get("notes", []):
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
