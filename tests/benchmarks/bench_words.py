@@ -5,6 +5,7 @@ Not a test: it measures and writes ``reports/benchmarks/words.{json,md}``. Run w
     python tests/benchmarks/bench_words.py [--repeats 3] [--sweep-results R.json]
         [--train-cache DEV.h5 --eval-cache TEST.h5 [--jobs 2]]   # runs the UPOS sweep itself
         [--note TEXT ...]                                         # kept in words.md
+    python tests/benchmarks/bench_words.py --render [--note TEXT ...]   # words.json -> words.md
 
 What is measured:
 
@@ -181,7 +182,16 @@ def main() -> None:
     parser.add_argument("--eval-cache", type=Path)
     parser.add_argument("--jobs", type=int, default=2, help="groups at once in the live sweep")
     parser.add_argument("--note", action="append", default=[], help="a paragraph for words.md")
+    parser.add_argument(
+        "--render", action="store_true", help="only re-render words.md from words.json (+ --note)"
+    )
     args = parser.parse_args()
+    if args.render:
+        record = json.loads((OUT / "words.json").read_text())
+        record["notes"] = args.note or record.get("notes", [])
+        (OUT / "words.json").write_text(json.dumps(record, indent=2))
+        (OUT / "words.md").write_text(render(record))
+        return
     load_start = os.getloadavg()
     record: dict[str, Any] = {"kernel": kernel_rows(args.repeats)}
     if args.train_cache and args.eval_cache:
