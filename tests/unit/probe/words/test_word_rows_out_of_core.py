@@ -3,8 +3,10 @@
 One small multi-class word problem (the toy treebank, 9 UPOS classes, layer 2, mean
 subword pooling) is swept in memory and streamed in chunks of 40 tokens. Selection, the
 all-dims probe's C (``c_grid`` is the one C out of core fits) and the random baseline's
-rows are the same on both paths, so dims and scores agree to rounding — except greedy on
-the control labels, whose steps out of core are picked by the screen criterion alone.
+rows are the same on both paths, so dims and scores agree to rounding — except greedy,
+whose steps out of core are picked by the screen criterion alone (documented in
+``probe.outofcore.methods``; here it picks another first dim). ``backward`` therefore
+starts from the best pair, which both paths find.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ def both_paths(word_caches):
         poolings=("mean",),
         methods=METHODS,
         config=replace(
-            WORD_SEARCH_CONFIG, k=3, random_ks=(1, 2, 3), n_random_draws=5, c_grid=(1.0,)
+            WORD_SEARCH_CONFIG,
+            k=3,
+            random_ks=(1, 2, 3),
+            n_random_draws=5,
+            c_grid=(1.0,),
+            backward_start="pairs",
         ),
         chunk_tokens=40,  # many chunks
     )
@@ -47,7 +54,7 @@ def test_every_method_but_triples_runs_out_of_core(both_paths):
     assert all(cell.details["out_of_core"] for cell in streamed_cells.values())
 
 
-@pytest.mark.parametrize("method", ["full", "rank", "pairs", "greedy", "backward"])
+@pytest.mark.parametrize("method", ["full", "rank", "pairs", "backward"])
 def test_searches_pick_the_same_dims_and_scores(both_paths, method):
     memory, streamed, _ = both_paths
     assert streamed[method].dims == memory[method].dims
@@ -68,8 +75,9 @@ def test_searches_pick_the_same_dims_and_scores(both_paths, method):
 def test_backward_drops_one_dim_per_step(both_paths):
     _, streamed, _ = both_paths
     steps = streamed["backward"].steps
-    assert [step["k"] for step in steps] == [3, 2, 1]
-    assert steps[0]["dims"] == streamed["greedy"].dims and steps[0]["dropped"] is None
+    assert [step["k"] for step in steps] == [2, 1]
+    assert steps[0]["dims"] == streamed["pairs"].dims and steps[0]["dropped"] is None
+    assert streamed["backward"].details["start"] == "pairs"
     for before, after in itertools.pairwise(steps):
         assert sorted(after["dims"] + [after["dropped"]]) == sorted(before["dims"])
 
@@ -103,12 +111,13 @@ def test_control_selectivity_per_method_and_k(both_paths):
     )
     for key, step in streamed_steps.items():
         assert step["selectivity"] == step["real"] - step["control"]
-        assert step["real"] == pytest.approx(memory_steps[key]["real"], abs=1e-9), key
-        if key[0] != "greedy":  # control greedy: picked by the screen out of core
+        if key[0] != "greedy":  # greedy: picked by the screen out of core
+            assert step["real"] == pytest.approx(memory_steps[key]["real"], abs=1e-9), key
             assert step["control"] == pytest.approx(memory_steps[key]["control"], abs=1e-9), key
-    assert streamed_steps[("greedy", 3)]["control"] == pytest.approx(
-        memory_steps[("greedy", 3)]["control"], abs=0.1
-    )
+    for greedy_step in streamed["greedy"].steps:  # the real side is this path's greedy cell
+        step = streamed_steps[("greedy", greedy_step["k"])]
+        assert step["real"] == greedy_step["eval"]["accuracy"]
+        assert step["dims"] == greedy_step["dims"]
     for name in ("control_classes", "control_eval_rows_left_out"):
         assert streamed["control"].details[name] == memory["control"].details[name]
 
