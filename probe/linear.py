@@ -481,8 +481,8 @@ def _newton_binary(
         labels,
         weight,
         theta[..., 0],
-        max_iter,
-        tol,
+        max_iter=max_iter,
+        tol=tol,
     )
     return converged[..., None]
 
@@ -494,6 +494,7 @@ def binary_newton(
     labels: np.ndarray,
     weight: np.ndarray,
     theta: np.ndarray,
+    *,
     max_iter: int,
     tol: float,
 ) -> np.ndarray:

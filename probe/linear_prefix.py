@@ -155,8 +155,8 @@ class _ExtensionNewton:
             self.labels,
             self.weight,
             self.own_weight_start(theta),
-            max_iter,
-            tol,
+            max_iter=max_iter,
+            tol=tol,
         )
 
     def own_weight_start(self, theta: np.ndarray) -> np.ndarray:
@@ -331,8 +331,8 @@ class _PrefixNewton:
             self.labels,
             self.weight,
             np.where(self.active, theta, 0.0),
-            max_iter,
-            tol,
+            max_iter=max_iter,
+            tol=tol,
         )
 
     def designs(self, rows: np.ndarray) -> np.ndarray:
