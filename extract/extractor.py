@@ -69,6 +69,7 @@ from probe.cache import (
     merge_shards,
     part_is_complete,
     read_part_record,
+    record_word_meta,
     shard_path,
     space_estimate,
     write_part_record,
@@ -500,6 +501,9 @@ def _extract_in_place(
             writer = InPlaceWriter(tmp_path, meta, states[-1])
         except (OSError, RuntimeError, KeyError, CacheError):
             writer = None  # unusable: start over
+        words = _words_in_order(context)
+        if writer is not None and words is not None:
+            record_word_meta(meta, words)  # create_in_place did this for the killed run
     if writer is None:
         states = []
         for path in record_paths:

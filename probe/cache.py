@@ -798,6 +798,21 @@ def fletcher32(data: np.ndarray | bytes | memoryview) -> int:
     return (reduced(s2) << 16) | reduced(s1)
 
 
+def record_word_meta(meta: CacheMeta, words: WordTable) -> None:
+    """Put the word table's count and label vocabularies into ``meta.words``.
+
+    Called when the in-place file is created *and* when a killed extraction resumes into it:
+    the resumed run rebuilds ``meta`` from the data, and without this its final metadata
+    would lack the vocabularies the word labels index into.
+    """
+    if words.n_examples != meta.n_examples:
+        raise CacheError(
+            f"The word table covers {words.n_examples} examples but the cache holds "
+            f"{meta.n_examples}; re-run extract with --overwrite."
+        )
+    meta.words = {**meta.words, "n_words": words.n_words, "label_names": words.label_names}
+
+
 def create_in_place(
     tmp_path: str | Path,
     meta: CacheMeta,
@@ -820,12 +835,7 @@ def create_in_place(
     """
     tmp_path = Path(tmp_path)
     if words is not None:
-        if words.n_examples != meta.n_examples:
-            raise CacheError(
-                f"The word table covers {words.n_examples} examples but the cache holds "
-                f"{meta.n_examples}; re-run extract with --overwrite."
-            )
-        meta.words = {**meta.words, "n_words": words.n_words, "label_names": words.label_names}
+        record_word_meta(meta, words)
     schema = expected_datasets(meta)
     storage = _storage_numpy_dtype(meta.dtype)
     meta.complete = False
