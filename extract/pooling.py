@@ -42,7 +42,8 @@ def pool(
         return hidden.gather(-2, index).squeeze(-2), None
     if pooling == "mean":
         weights = real.to(hidden.dtype)
-        summed = (hidden * weights.unsqueeze(-1)).sum(dim=-2)
+        # (B, 1, T) @ (..., B, T, H): one read of the states, no masked (..., B, T, H) copy.
+        summed = torch.matmul(weights.unsqueeze(-2), hidden).squeeze(-2)
         return summed / weights.sum(dim=-1, keepdim=True).clamp(min=1), None
     if pooling == "maxnorm":
         eligible = real if maxnorm_includes_special else real & ~special_mask.to(torch.bool)
