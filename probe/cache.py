@@ -98,7 +98,8 @@ final address (HDF5 early allocation), then the file is closed, so its HDF5 stru
 changes again. :class:`InPlaceWriter` then writes each whole chunk (payload
 and Fletcher-32 trailer) with one ``pwrite`` at that address — no HDF5 call while the model
 runs. The work is cut into fixed *parts* (a run of whole batches each); at the end of a part
-the unfinished chunks are written too, the file is fsynced, and ``part-NNNNN.h5`` in
+the rows of the unfinished chunks that arrived since the last part are written too (no
+trailer yet: the chunk's full write carries it), the file is fsynced, and ``part-NNNNN.h5`` in
 ``<out>.partial`` records the state (rows written; crc32 of the unfinished chunks' rows). A
 kill can only tear chunk payloads after the last record, which a resumed run rewrites; it
 reads the unfinished chunks back and checks them against the record's crc32 (a mismatch, or
@@ -886,6 +887,12 @@ class _Stream:
     extent: int  # rows along axis 1
     checksum: bool
     cursor: int = 0  # rows written so far
+    # Of the chunk being filled: its leading rows already on disk, and each layer's running
+    # crc32 over its leading ``crc_rows`` rows. Both only grow until the chunk is complete,
+    # so a checkpoint writes and checksums only the rows that arrived since the last one.
+    persisted: int = 0
+    crc_rows: int = 0
+    crcs: list[int] = field(default_factory=list)
 
     @property
     def chunk_rows(self) -> int:
@@ -898,9 +905,13 @@ class InPlaceWriter:
     Rows arrive in extraction order (:meth:`write_batch`); each whole chunk, all layers, is
     written with its Fletcher-32 trailer by one ``pwrite`` at the offset HDF5 allocated for it
     (no HDF5 call, so no HDF5 metadata is touched while forward passes run). The chunk being
-    filled stays in memory. :meth:`checkpoint` also writes it (zero-padded), fsyncs, and
-    returns the state a resumed run needs: per dataset the row count and the crc32 of the
-    unfinished chunk's rows. A later full write of that chunk carries the same leading bytes,
+    filled stays in memory. :meth:`checkpoint` also writes the rows of it that are not on
+    disk yet (without the trailer: the chunk's full write adds that), fsyncs, and returns the
+    state a resumed run needs: per dataset the row count and a crc32 of the unfinished
+    chunk's rows (of each layer's crc32, kept running as rows arrive, so neither the writes
+    nor the checksums of a checkpoint grow with the rows earlier checkpoints already
+    covered: pooled chunks hold 1,024 examples and a part often far fewer). A later full
+    write of that chunk carries the same leading bytes,
     so a write torn by a kill can only damage rows a resumed run rewrites; :meth:`__init__`
     with that state reads the rows back and refuses (``CacheError``) if their crc32 differs.
     """
@@ -949,9 +960,9 @@ class InPlaceWriter:
         state = {}
         for name, stream in self._streams.items():
             filled = stream.cursor % stream.chunk_rows
-            if filled:
-                self._write_chunk(stream, stream.cursor // stream.chunk_rows, filled)
-            state[name] = [stream.cursor, _crc_rows(stream.buffer, filled)]
+            if filled > stream.persisted:
+                self._write_rows(stream, stream.cursor // stream.chunk_rows, filled)
+            state[name] = [stream.cursor, _tail_crc(stream, filled)]
         os.fsync(self._fd)
         return state
 
@@ -970,6 +981,11 @@ class InPlaceWriter:
             done += take
             if filled + take == stream.chunk_rows or stream.cursor == stream.extent:
                 self._write_chunk(stream, (stream.cursor - 1) // stream.chunk_rows, filled + take)
+                if filled + take == stream.chunk_rows:  # the next chunk starts empty
+                    stream.persisted = stream.crc_rows = 0
+                    stream.crcs = []
+                else:  # the last chunk, short and now written whole
+                    stream.persisted = filled + take
 
     def _write_chunk(self, stream: _Stream, chunk: int, filled: int) -> None:
         stream.buffer[:, filled:] = 0  # rows not yet (or never) written read back as zeros
@@ -982,6 +998,17 @@ class InPlaceWriter:
             if written != payload.nbytes + 4 * stream.checksum:
                 raise OSError(f"short write to {self.path} ({written} bytes)")
 
+    def _write_rows(self, stream: _Stream, chunk: int, filled: int) -> None:
+        """Write rows ``persisted:filled`` of the chunk being filled, each layer in place."""
+        first = stream.persisted
+        row_bytes = stream.buffer[0, :1].nbytes
+        for layer in range(stream.buffer.shape[0]):
+            payload = stream.buffer[layer, first:filled]
+            offset = int(stream.offsets[layer, chunk]) + first * row_bytes
+            if os.pwrite(self._fd, payload, offset) != payload.nbytes:
+                raise OSError(f"short write to {self.path}")
+        stream.persisted = filled
+
     def _restore(self, stream: _Stream, cursor: int, crc: int) -> None:
         stream.cursor = cursor
         filled = cursor % stream.chunk_rows
@@ -993,18 +1020,27 @@ class InPlaceWriter:
             stream.buffer[layer] = np.frombuffer(raw, dtype=stream.buffer.dtype).reshape(
                 stream.buffer.shape[1:]
             )
-        if _crc_rows(stream.buffer, filled) != crc:
+        stream.persisted = filled
+        if _tail_crc(stream, filled) != crc:
             raise CacheError(
                 f"The unfinished chunk of {stream.name} in {self.path} does not match its "
                 "record (crc32); the partial extraction cannot be resumed from it."
             )
 
 
-def _crc_rows(buffer: np.ndarray, filled: int) -> int:
-    crc = 0
-    for layer in range(buffer.shape[0]):
-        crc = zlib.crc32(buffer[layer, :filled], crc)
-    return crc
+def _tail_crc(stream: _Stream, filled: int) -> int:
+    """crc32 of the unfinished chunk's first ``filled`` rows: of each layer's own crc32.
+
+    Each layer's crc32 runs on from the rows an earlier call covered, so every row is
+    checksummed once however many checkpoints fall into its chunk.
+    """
+    if not stream.crcs:
+        stream.crcs, stream.crc_rows = [0] * stream.buffer.shape[0], 0
+    for layer in range(stream.buffer.shape[0]):
+        rows = stream.buffer[layer, stream.crc_rows : filled]
+        stream.crcs[layer] = zlib.crc32(rows, stream.crcs[layer])
+    stream.crc_rows = filled
+    return zlib.crc32(np.asarray(stream.crcs, dtype="<u4").tobytes())
 
 
 def _layout_stream(dataset: h5py.Dataset, name: str) -> _Stream:

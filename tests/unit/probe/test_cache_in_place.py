@@ -181,3 +181,41 @@ def test_unfinished_record_is_not_a_record(tmp_path):
     assert read_part_record(tmp_path / "missing.h5") is None
     path.write_bytes(path.read_bytes()[:100])
     assert read_part_record(path) is None
+
+
+def test_checkpoints_write_only_new_rows_and_resume_within_one_chunk(tmp_path, monkeypatch):
+    """Two checkpoints inside one pooled chunk: the second writes just the rows after the
+    first, and a writer resumed from the second record still finishes an identical cache."""
+    meta, fixed, streamed = toy(n_examples=900)  # one pooled chunk (1,024 rows) per layer
+    offsets = fixed["examples/offsets"]
+    tmp, out = tmp_path / "c.h5.tmp", tmp_path / "c.h5"
+    create_in_place(tmp, meta, fixed)
+    writer = InPlaceWriter(tmp, meta)
+    write_examples(writer, streamed, offsets, 0, 300)
+    writer.checkpoint()
+    write_examples(writer, streamed, offsets, 300, 340)
+    written: list[int] = []
+    real_pwrite = __import__("os").pwrite
+
+    def counting_pwrite(fd, data, offset):
+        written.append(memoryview(data).nbytes)
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr("probe.cache.os.pwrite", counting_pwrite)
+    state = writer.checkpoint()
+    monkeypatch.undo()
+    writer.close()
+    n_layers, hidden = len(meta.layers), meta.hidden_size
+    pooled_rows = 40 * hidden * 2 * len(POOLINGS) + 40 * 4  # float16 vectors, int32 positions
+    hidden_tail = (int(offsets[340]) % 256) * hidden * 2  # the token chunk's rows so far
+    assert sum(written) <= n_layers * (pooled_rows + hidden_tail)
+    assert sum(written) >= n_layers * pooled_rows
+    write_part_record(tmp_path / "part-00000.h5", state)
+    writer = InPlaceWriter(tmp, meta, read_part_record(tmp_path / "part-00000.h5"))
+    write_examples(writer, streamed, offsets, 340, meta.n_examples)
+    writer.checkpoint()
+    writer.close()
+    finish_in_place(tmp, out, meta)
+    with Cache.open(out) as cache:
+        for name, values in streamed.items():
+            np.testing.assert_array_equal(cache.read(name), values, err_msg=name)
