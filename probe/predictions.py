@@ -17,14 +17,14 @@ to get them back, so old or partial result sets still render.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from probe.atomic import write_atomic
 
 EXACT_KEYS = frozenset({"labels", "groups"})
 FLOAT16_MAX = 60000.0
@@ -65,14 +65,7 @@ def write_sidecar(path: Path, per_cell: Sequence[dict[str, Any]]) -> list[dict[s
                 stored[by_digest[digest]] = array
             cell_names[key] = by_digest[digest]
         names.append(cell_names)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **stored)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda handle: np.savez_compressed(handle, **stored), binary=True)
     return names
 
 

@@ -78,14 +78,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from probe import __version__
+from probe.atomic import write_atomic
 from probe.errors import ResultsError
 
 RESULTS_FORMAT = "fewdims-results"
@@ -229,14 +228,7 @@ class ResultsFile:
             names = write_sidecar(sidecar, [cell.predictions for cell in self.cells])
             self.predictions_file = sidecar.name
         text = json.dumps(self.to_dict(names), indent=1, allow_nan=False)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda handle: handle.write(text + "\n"))
         return path
 
     @classmethod

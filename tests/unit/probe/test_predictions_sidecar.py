@@ -103,3 +103,20 @@ def test_regression_predictions_are_float16_and_recompute_the_metric(tmp_path):
     for name in ("pearson", "spearman"):
         again = metric(name, loaded["labels"].astype(float), loaded["eval"].astype(float))
         assert again == pytest.approx(metric(name, labels, predicted), abs=1e-4)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_files_get_the_permissions_open_would_give(tmp_path, umask):
+    """The atomic write goes through mkstemp (owner-only); the finished files must not stay so."""
+    import os
+    import stat
+
+    path = tmp_path / "sst2-probe.json"
+    previous = os.umask(umask)
+    try:
+        results_with_predictions().save(path)
+    finally:
+        os.umask(previous)
+    for written in (path, sidecar_path(path)):
+        assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask, written.name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, sidecar_path(path).name]
