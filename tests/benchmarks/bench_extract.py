@@ -260,6 +260,11 @@ def main() -> None:
         type=int,
         help="torch intra-op threads (1: CPU seconds count work, without OpenMP spin-waits)",
     )
+    parser.add_argument(
+        "--no-checksum",
+        action="store_true",
+        help="extract without Fletcher-32 (what the checksums cost; results get a -nochecksum name)",
+    )
     parser.add_argument("--target", type=float, default=0.9, help="wall ratio the issue asks for")
     parser.add_argument("--render", help="rebuild the .md from this results .json, run nothing")
     args = parser.parse_args()
@@ -275,7 +280,7 @@ def main() -> None:
     if args.max_examples:
         split = split.subset(args.max_examples)
     loaded = load_model(args.model, device="cpu")
-    config = ExtractConfig(device="cpu", batch_size=args.batch_size)
+    config = ExtractConfig(device="cpu", batch_size=args.batch_size, checksum=not args.no_checksum)
     tokenized = tokenize_split(loaded.tokenizer, split, config.max_length)
     lengths = np.asarray([len(ids) for ids in tokenized.input_ids])
     plan = plan_batches(lengths, config.batch_size, 10**12)
@@ -338,7 +343,8 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "model": loaded.name,
-        "data": f"GLUE SST-2 dev ({len(split)} examples, {real_tokens} real tokens)",
+        "data": f"GLUE SST-2 dev ({len(split)} examples, {real_tokens} real tokens)"
+        + (", Fletcher-32 checksums off" if args.no_checksum else ""),
         "runs": args.runs,
         "batch_size": args.batch_size,
         "target": args.target,
@@ -360,6 +366,7 @@ def main() -> None:
         "pooled_over_token_vectors": pooled_bytes / token_vector_bytes,
     }
     stem = "extract" if args.model == "default" else f"extract-{Path(args.model).name}"
+    stem += "-nochecksum" if args.no_checksum else ""
     stem += f"-threads{args.threads}" if args.threads else ""
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     (REPORT_DIR / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
