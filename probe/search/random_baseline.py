@@ -19,6 +19,7 @@ of one k are one batched Newton problem.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -52,17 +53,31 @@ def sizes(n_dims: int, config: SearchConfig) -> list[int]:
 
 
 def step_record(size: int, scores: np.ndarray) -> dict[str, Any]:
-    """One k's step: the draws' eval scores (n_draws,) summarised (NaN draws left out)."""
+    """One k's step: the draws' eval scores (n_draws,) summarised (NaN draws left out).
+
+    A draw's score is NaN where the metric is undefined, e.g. Spearman of a probe that
+    predicts one constant (layer 0 ``cls`` is the same vector for every example); when no
+    draw has a score the summary is NaN too (null in the results file), not an error.
+    """
     finite = scores[np.isfinite(scores)]
     step = {
         "k": size,
         "n_draws": len(scores),
-        "mean": float(np.mean(finite)),
-        "sd": float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0,
+        "mean": float(np.mean(finite)) if finite.size else math.nan,
+        "sd": float(np.std(finite, ddof=1))
+        if finite.size > 1
+        else 0.0
+        if finite.size
+        else math.nan,
         # per-draw eval scores; the sweep moves them to the predictions sidecar
         "draw_scores": scores.tolist(),
     }
-    step.update({name: float(np.quantile(finite, q)) for name, q in QUANTILES.items()})
+    step.update(
+        {
+            name: float(np.quantile(finite, q)) if finite.size else math.nan
+            for name, q in QUANTILES.items()
+        }
+    )
     return step
 
 

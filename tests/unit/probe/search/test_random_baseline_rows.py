@@ -42,7 +42,18 @@ def test_one_batched_fit_per_k_on_the_capped_rows(monkeypatch):
     assert calls == [(400, (200, 1)), (400, (200, 2)), (400, (200, 4))]
     assert outcome.details["fit_rows"] == 400
     # draw_scores: per-draw eval scores, moved to the predictions sidecar by the sweep
-    expected = {"k", "n_draws", "mean", "sd", "q05", "q25", "median", "q75", "q95", "draw_scores"}
+    expected = {
+        "k",
+        "n_draws",
+        "mean",
+        "sd",
+        "q05",
+        "q25",
+        "median",
+        "q75",
+        "q95",
+        "draw_scores",
+    }
     assert [step["k"] for step in outcome.steps] == [1, 2, 4]
     assert all(set(step) == expected and step["n_draws"] == 200 for step in outcome.steps)
 
@@ -51,3 +62,26 @@ def test_slices_within_the_cap_fit_on_every_row():
     problem = _problem(600)
     outcome = random_baseline.run(problem, SearchConfig(k=2, n_random_draws=30, random_ks=(2,)))
     assert outcome.details["fit_rows"] == 600 and random_baseline.RANDOM_FIT_ROWS >= 2_048
+
+
+def test_no_scored_draw_gives_a_null_summary_not_an_error():
+    """Spearman is undefined for a constant prediction: layer 0 ``cls`` is one vector for
+    every sentence, so every draw scores NaN (this crashed the MPNet STS-B sweep)."""
+    rng = np.random.default_rng(5)
+    x_train = np.ones((300, 12), dtype=np.float32)
+    x_eval = np.ones((80, 12), dtype=np.float32)
+    problem = Problem.from_arrays(
+        x_train,
+        rng.uniform(0, 5, 300),
+        x_eval,
+        rng.uniform(0, 5, 80),
+        kind="regression",
+        metrics=("spearman", "pearson"),
+        primary_metric="spearman",
+    )
+    outcome = random_baseline.run(problem, SearchConfig(k=2, n_random_draws=20, random_ks=(1, 2)))
+    assert [step["k"] for step in outcome.steps] == [1, 2]
+    for step in outcome.steps:
+        assert step["n_draws"] == 20
+        assert np.isnan(step["mean"]) and np.isnan(step["median"]) and np.isnan(step["q95"])
+        assert np.isnan(step["draw_scores"]).all()
