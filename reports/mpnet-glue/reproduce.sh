@@ -52,41 +52,56 @@ fi
 [ "$PHASE" = probe ] && exit 0
 FT_PLAN=${FT_PLAN:-session}
 ft() { local name=$1; shift; [ -f "$RES/$name.json" ] || timed "ft-$name" $FEWDIMS finetune "${FT[@]}" "$@" --out "$RES/$name.json"; }
-SST2_TRAIN=$CACHE_DIR/sentence-transformers__all-mpnet-base-v2/sst2-train-n20000-s0.h5
-SST2_DEV=$CACHE_DIR/sentence-transformers__all-mpnet-base-v2/sst2-dev.h5
+SST2_TRAIN=$CACHE_DIR/sentence-transformers__all-mpnet-base-v2/sst2-train-n20000-s0${STORE:+.$STORE}.h5
+SST2_DEV=$CACHE_DIR/sentence-transformers__all-mpnet-base-v2/sst2-dev${STORE:+.$STORE}.h5
 [ -f "$RES/sst2-layer12-cls-probe.json" ] || timed probe-sst2-layer12-cls $FEWDIMS probe \
     --train "$SST2_TRAIN" --eval "$SST2_DEV" --layers 12 --pooling cls --methods pairs,greedy --k 3 \
     --out "$RES/sst2-layer12-cls-probe.json"
 L12=$RES/sst2-layer12-cls-probe.json
 
 if [ "$FT_PLAN" = session ]; then
-    FT=(--model mpnet --task sst2 --layer 12 --max-train-examples 2000 --epochs 1 --max-length 64
+    FT=(--model mpnet --task sst2 --max-train-examples 2000 --epochs 1 --max-length 64
         --lr 1e-4 --head-lr 1e-2 --group-by-length --seed 0)
-    ft sst2-ft-all-cls-seed0 --dims all --pooling cls
+    ft sst2-ft-all-cls-seed0 --dims all --pooling cls --layer 12
     ft sst2-ft-pair-seed0    --dims-from "$L12:12:cls:pairs"
     ft sst2-ft-triple-seed0  --dims-from "$L12:12:cls:greedy:3"
+    # Session 3, same budget: maxnorm vs CLS (all dims), and 2 CLS dims of lower layers (each
+    # layer's best frozen pair from the SST-2 sweep). FT_LAYERS picks the layers.
+    ft sst2-ft-all-maxnorm-seed0 --dims all --pooling maxnorm --layer 12
+    for layer in ${FT_LAYERS:-6 3}; do
+        ft "sst2-ft-pair-layer$layer-seed0" --dims-from "$RES/sst2-probe.json:$layer:cls:pairs"
+    done
     $FEWDIMS report "$RES"/*.json --out "$OUT"
     exit 0
 fi
 
-# FT_PLAN=full. Knobs: FT_ROWS, SEEDS, EPOCHS, LRS (candidates), VAL_ROWS.
+# FT_PLAN=full. Knobs: FT_ROWS, SEEDS, EPOCHS, LRS (candidates), LR_ROWS, LR_EPOCHS, VAL_ROWS;
+# FT_STOP=headline stops after 2b.
 FT_ROWS=${FT_ROWS:-8000}
 SEEDS=${SEEDS:-0 1 2}
 EPOCHS=${EPOCHS:-2}
 LRS=${LRS:-5e-5 1e-4 2e-4}
+LR_ROWS=${LR_ROWS:-$FT_ROWS}
+LR_EPOCHS=${LR_EPOCHS:-$EPOCHS}
 VAL_ROWS=${VAL_ROWS:-1000}
-FT=(--model mpnet --epochs "$EPOCHS" --max-length 64 --head-lr 1e-2 --group-by-length)
+FT=(--model mpnet --max-length 64 --head-lr 1e-2 --group-by-length)
 
-# 2a. Learning rate on a validation part of SST-2 train: the rows after the fine-tuning rows.
-SCRATCH=$OUT/.scratch; mkdir -p "$SCRATCH"
+# 2a. Learning rate on a validation part of SST-2 train: the VAL_ROWS rows after the FT_ROWS
+#     fine-tuning rows (never dev), trained on the first LR_ROWS of those fine-tuning rows. Its
+#     results go to lrsearch/, not results/: they are scored on that validation part, not dev.
+SCRATCH=$OUT/.scratch; mkdir -p "$SCRATCH" "$OUT/lrsearch"
 TRAIN_TSV=$FEWDIMS_DATA/SST-2/train.tsv
-head -n $((FT_ROWS + 1)) "$TRAIN_TSV" > "$SCRATCH/sst2-ft.tsv"
-{ head -n 1 "$TRAIN_TSV"; tail -n +$((FT_ROWS + 2)) "$TRAIN_TSV" | head -n "$VAL_ROWS"; } > "$SCRATCH/sst2-val.tsv"
+# (sed, not tail | head: under pipefail a reader that stops early kills the script with SIGPIPE)
+sed -n "1,$((LR_ROWS + 1))p" "$TRAIN_TSV" > "$SCRATCH/sst2-ft.tsv"
+sed -n "1p;$((FT_ROWS + 2)),$((FT_ROWS + 1 + VAL_ROWS))p" "$TRAIN_TSV" > "$SCRATCH/sst2-val.tsv"
 for lr in $LRS; do
-    ft "sst2-lrsearch-all-lr$lr" --task sst2 --data-file "$SCRATCH/sst2-ft.tsv" --eval-file "$SCRATCH/sst2-val.tsv" \
-        --text-columns sentence --label-column label --dims all --pooling cls --layer 12 --lr "$lr" --seed 0
+    name=sst2-lrsearch-all-lr$lr
+    [ -f "$OUT/lrsearch/$name.json" ] || timed "ft-$name" $FEWDIMS finetune "${FT[@]}" --epochs "$LR_EPOCHS" \
+        --task sst2 --data-file "$SCRATCH/sst2-ft.tsv" --eval-file "$SCRATCH/sst2-val.tsv" \
+        --text-columns sentence --label-column label --dims all --pooling cls --layer 12 --lr "$lr" \
+        --seed 0 --out "$OUT/lrsearch/$name.json"
 done
-LR=${LR:-$(python - "$RES" $LRS <<'PY'
+LR=${LR:-$(python - "$OUT/lrsearch" $LRS <<'PY'
 import json, sys
 from pathlib import Path
 res, lrs = Path(sys.argv[1]), sys.argv[2:]
@@ -96,14 +111,20 @@ def score(lr):
 print(max(lrs, key=score))
 PY
 )}
-FT+=(--lr "$LR")
+echo "learning rate chosen on the validation part of train: $LR" | tee "$OUT/lrsearch/chosen.txt"
+FT+=(--epochs "$EPOCHS" --lr "$LR")
 
-# 2b. Headline cells: 2-dim head, 3-dim head, all dims (layer 12 CLS), FT_ROWS rows x SEEDS.
-for seed in $SEEDS; do
-    ft "sst2-ft-full-pair-seed$seed"    --task sst2 --max-train-examples "$FT_ROWS" --dims-from "$L12:12:cls:pairs" --seed "$seed"
-    ft "sst2-ft-full-triple-seed$seed"  --task sst2 --max-train-examples "$FT_ROWS" --dims-from "$L12:12:cls:greedy:3" --seed "$seed"
-    ft "sst2-ft-full-all-cls-seed$seed" --task sst2 --max-train-examples "$FT_ROWS" --dims all --pooling cls --layer 12 --seed "$seed"
-done
+# 2b. Headline cells: 2-dim head, all dims, 3-dim head (layer 12 CLS), FT_ROWS rows, one
+#     results file per cell holding every seed (mean +- sd in the report; a killed run resumes
+#     after its last finished seed).
+SEED_LIST=$(echo $SEEDS | tr ' ' ',')
+ft sst2-ft-full-pair    --task sst2 --max-train-examples "$FT_ROWS" --dims-from "$L12:12:cls:pairs" --seeds "$SEED_LIST"
+ft sst2-ft-full-all-cls --task sst2 --max-train-examples "$FT_ROWS" --dims all --pooling cls --layer 12 --seeds "$SEED_LIST"
+ft sst2-ft-full-triple  --task sst2 --max-train-examples "$FT_ROWS" --dims-from "$L12:12:cls:greedy:3" --seeds "$SEED_LIST"
+if [ "${FT_STOP:-}" = headline ]; then
+    $FEWDIMS report "$RES"/*.json --out "$OUT"
+    exit 0
+fi
 
 # 2c. The other findings, 4,000 rows, one seed: layer-wise pairs, maxnorm vs CLS, frozen vs
 #     unfrozen, SST-2 -> CoLA; CoLA and STS-B best pair vs all dims.
