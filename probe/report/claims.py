@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -228,31 +229,83 @@ def _random_draws(summary: TaskSummary, row: LayerPoolingRow, k: int) -> np.ndar
     return None
 
 
+def _trained_on(result: FinetuneResult) -> Any:
+    return result.cell.details.get("trained_on") if result.cell is not None else None
+
+
+def _closeness(result: FinetuneResult, other: FinetuneResult) -> tuple[bool, bool, bool]:
+    """Sort key, best first: the same layer and pooling, the same pooling, the same seeds."""
+    return (
+        (other.layer, other.pooling) != (result.layer, result.pooling),
+        other.pooling != result.pooling,
+        len(other.seed_cells) != len(result.seed_cells),
+    )
+
+
+def _same_recipe_partner(
+    result: FinetuneResult, candidates: list[FinetuneResult]
+) -> FinetuneResult | None:
+    """The all-dim run to judge a small head against: same head, task and training recipe
+    (rows, epochs, rates), nearest in layer/pooling and seeds. A run with another budget is
+    never a partner: a 2-dim head on 8,000 rows against all dims on 2,000 measures the
+    budget, not the head. The partner pools the same way, or is the standard CLS fine-tune
+    (the paper's "all dims" reference) when the small head's dims came from another pooling.
+    """
+    matching = [
+        other
+        for other in candidates
+        if other.pooling in (result.pooling, "cls")
+        and other.head == result.head
+        and _trained_on(other) == _trained_on(result)
+        and other.recipe == result.recipe
+    ]
+    return min(matching, key=lambda other: _closeness(result, other), default=None)
+
+
+def _no_richer_partner(
+    frozen: FinetuneResult, candidates: list[FinetuneResult]
+) -> FinetuneResult | None:
+    """The fine-tuned run to set against a frozen-encoder run: same task, model and epochs,
+    trained on no more rows than the frozen run (so the comparison cannot favour fine-tuning
+    by budget), the same recipe first, then the most rows, then the nearest layer/pooling."""
+    model, epochs, n_rows = frozen.recipe[:3] if len(frozen.recipe) >= 3 else (None, None, None)
+
+    def fair(other: FinetuneResult) -> bool:
+        if _trained_on(other) != _trained_on(frozen) or other.recipe[:2] != (model, epochs):
+            return False
+        return n_rows is None or other.n_train is None or other.n_train <= n_rows
+
+    matching = [other for other in candidates if len(other.recipe) >= 3 and fair(other)]
+    return min(
+        matching,
+        key=lambda other: (
+            other.recipe[3:] != frozen.recipe[3:],
+            -(other.n_train or 0),
+            _closeness(frozen, other),
+        ),
+        default=None,
+    )
+
+
 def _finetune_claims(summary: TaskSummary) -> list[Claim]:
     metric, task = summary.primary_metric, summary.task
     own = [result for result in summary.finetunes if result.own_stage]
     claims = []
 
     def contestant(result: FinetuneResult, what: str) -> Contestant:
+        rows = f", {result.n_train:,} training rows" if result.n_train is not None else ""
         return Contestant(
             f"fine-tuned {what}, layer {result.layer} / {result.pooling}, {result.head} head "
-            f"({result.label})",
+            f"({result.label}{rows})",
             _finetune_scored(result.cell),
         )
 
-    def same_setup(a: FinetuneResult, b: FinetuneResult) -> bool:
-        return (a.pooling, a.head, a.cell and a.cell.details.get("trained_on")) == (
-            b.pooling,
-            b.head,
-            b.cell and b.cell.details.get("trained_on"),
-        )
-
     trained_all = [r for r in own if not r.dims and r.frozen_encoder is False]
-    # 2 (fine-tuned). A 2-dim head is not worse than an all-dim head, same pooling and loss.
+    # 2 (fine-tuned). A 2-dim head is not worse than an all-dim head trained the same way.
     for result in own:
         if len(result.dims) != 2 or result.frozen_encoder is not False:
             continue
-        partner = next((r for r in trained_all if same_setup(r, result)), None)
+        partner = _same_recipe_partner(result, trained_all)
         if partner is not None:
             claims.append(
                 Claim(
@@ -269,7 +322,7 @@ def _finetune_claims(summary: TaskSummary) -> list[Claim]:
     for result in own:
         if result.dims or result.frozen_encoder is not True:
             continue
-        partner = next((r for r in trained_all if r.pooling == result.pooling), None)
+        partner = _no_richer_partner(result, trained_all)
         if partner is not None:
             claims.append(
                 Claim(

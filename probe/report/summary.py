@@ -140,6 +140,10 @@ class FinetuneResult:
     # above hold) and the spread of the primary eval metric; ``seconds`` is then the mean.
     seed_cells: list[ResultCell] = field(default_factory=list, repr=False)
     spread: SeedSpread | None = None
+    # How it was trained: model, epochs, rows, and the optimiser settings the run recorded.
+    # Claims only pit runs with the same recipe against each other, so that a 2-dim head on
+    # 8,000 rows is never judged against an all-dim head trained on 2,000 at another rate.
+    recipe: tuple[Any, ...] = ()
 
     def eval(self, metric: str) -> float:
         return _as_float(self.eval_scores.get(metric))
@@ -399,6 +403,7 @@ def _summarize_finetunes(
             n_train=_as_int(details.get("n_train")),
             n_eval=_as_int(details.get("n_eval")),
             cell=cell,
+            recipe=_training_recipe(details, item.results.provenance),
         )
         result.frozen_probe_eval, result.frozen_probe_source = _frozen_probe_score(
             result, details, cells, primary
@@ -417,6 +422,21 @@ def _summarize_finetunes(
         if len(seed_cells) > 1:
             result.label += f" · seeds {', '.join(str(cell.seed) for cell in seed_cells)}"
     return results
+
+
+# The run arguments that change what a fine-tune learns (the seed is not one: seeds repeat
+# one recipe). Missing keys read as None, so older files still compare among themselves.
+_RECIPE_ARGS = ("lr", "head_lr", "weight_decay", "warmup_ratio", "batch_size", "max_length")
+
+
+def _training_recipe(details: dict[str, Any], provenance: dict[str, Any]) -> tuple[Any, ...]:
+    args = provenance.get("args") if isinstance(provenance.get("args"), dict) else {}
+    return (
+        details.get("model"),
+        details.get("epochs"),
+        details.get("n_train"),
+        *(args.get(name) for name in _RECIPE_ARGS),
+    )
 
 
 def _frozen_probe_score(

@@ -150,3 +150,55 @@ def test_old_results_without_predictions_are_not_tested_and_say_how(tmp_path):
     markdown = render_report([path], tmp_path / "out").markdown.read_text(encoding="utf-8")
     assert "Confidence intervals are unavailable for `old.json`" in markdown
     assert "keep per-example predictions" in markdown
+
+
+def finetune_cell(layer, pooling, dims, accuracy, *, n_train, lr, frozen=False, seed=None):
+    details = {"task": "sst2", "stage": "stage 1: sst2", "stages": ["sst2"],
+               "trained_on": "sst2", "frozen": frozen, "head": "linear", "model": "m",
+               "epochs": 1, "n_train": n_train, "n_eval": N}  # fmt: skip
+    return ResultCell(layer, pooling, "finetune", dims, {"eval": {"accuracy": accuracy}},
+                      details=details, seed=seed)  # fmt: skip
+
+
+def finetune_file(tmp_path, name, cells, lr):
+    path = tmp_path / f"sst2-{name}.json"
+    provenance = {"model": "m", "args": {"lr": lr, "head_lr": 0.01, "max_length": 64}}
+    ResultsFile("finetune", "sst2", "accuracy", provenance, cells).save(path)
+    return path
+
+
+def test_finetune_claims_pair_runs_trained_alike(tmp_path):
+    """A 2-dim head is judged against the all-dim run with its own budget and rates (not an
+    all-dim run on fewer rows that happens to come first), and a frozen encoder against a
+    fine-tune that saw no more rows than it did."""
+    paths = [
+        finetune_file(tmp_path, "all-small", [finetune_cell(12, "cls", [], 0.91, n_train=2000,
+                                                            lr=1e-4)], 1e-4),
+        finetune_file(tmp_path, "all-big", [finetune_cell(12, "cls", [], 0.93, n_train=8000,
+                                                          lr=5e-5, seed=s) for s in (0, 1)],
+                      5e-5),
+        finetune_file(tmp_path, "pair-big", [finetune_cell(12, "cls", [1, 2], 0.91, n_train=8000,
+                                                           lr=5e-5, seed=s) for s in (0, 1)],
+                      5e-5),
+        finetune_file(tmp_path, "frozen", [finetune_cell(12, "cls", [], 0.87, n_train=4000,
+                                                         lr=5e-5, frozen=True)], 5e-5),
+        # dims found at another pooling: judged against the standard CLS fine-tune
+        finetune_file(tmp_path, "pair-mean", [finetune_cell(8, "mean", [3, 4], 0.90,
+                                                            n_train=2000, lr=1e-4)], 1e-4),
+    ]  # fmt: skip
+    groups, _ = group_by_task(load_results(paths))
+    claims = claims_for([summarize(group) for group in groups], BootstrapSpec())
+    by_claim = {}
+    for claim in claims:
+        by_claim.setdefault(claim.finding, []).append(claim)
+    two_dims = {
+        claim.first.label.split(",")[1].strip(): claim
+        for claim in by_claim["2. two dims suffice (fine-tuned)"]
+    }
+    assert set(two_dims) == {"layer 12 / cls", "layer 8 / mean"}
+    assert "8,000 training rows" in two_dims["layer 12 / cls"].second.label
+    assert "seeds 0, 1" in two_dims["layer 12 / cls"].second.label
+    assert "2,000 training rows" in two_dims["layer 8 / mean"].second.label
+    assert "layer 12 / cls" in two_dims["layer 8 / mean"].second.label
+    (frozen,) = by_claim["4. freezing the pre-trained layers costs a lot"]
+    assert "2,000 training rows" in frozen.first.label  # not the 8,000-row run: it saw more rows
