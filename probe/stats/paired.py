@@ -14,6 +14,13 @@ comparison here is therefore *paired*:
   k-dim subsets: the Monte-Carlo p-value ``(1 + #draws >= best) / (1 + n_draws)``;
 * :func:`holm` — Holm's step-down adjustment of a family of p-values (the comparisons one
   report makes), controlling the family-wise error rate without assuming independence.
+
+A Monte-Carlo p-value cannot go below ``1 / (1 + draws)``: with 1,000 resamples that floor is
+0.001, and Holm over 50 tests multiplies it to 0.05, so a difference far outside every
+resample would read "not significant" merely because the report holds many tests. When no
+resample (or random draw) reaches the observed value, the p-value is therefore the normal
+tail of the observed value in units of the resamples' (draws') standard deviation, capped at
+the floor; the method text then says so.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from probe.stats.bootstrap import (
 )
 
 PAIRED_BOOTSTRAP = "paired bootstrap"
+BEYOND_DRAWS = "p beyond every draw: normal tail"
 MCNEMAR = "exact McNemar"
 RANDOM_RANK = "rank among random subsets"
 
@@ -84,7 +92,20 @@ def paired_bootstrap(
         return Comparison(effect, interval, math.nan, method, "metric undefined")
     extreme = np.count_nonzero(np.abs(finite - effect) >= abs(effect) - 1e-12)
     p_value = (1 + extreme) / (1 + finite.size)
+    if extreme == 0:
+        p_value = min(p_value, _normal_tail(abs(effect), finite, two_sided=True))
+        method = f"{method[:-1]}; {BEYOND_DRAWS})"
     return Comparison(effect, interval, float(min(1.0, p_value)), method)
+
+
+def _normal_tail(distance: float, draws: np.ndarray, *, two_sided: bool) -> float:
+    """P(|Z| >= distance / sd(draws)) (or the one-sided tail): the p-value for an observed
+    value beyond every draw, where the Monte-Carlo count can only say "below the floor"."""
+    spread = float(np.std(draws, ddof=1)) if draws.size > 1 else 0.0
+    if not spread > 0:
+        return 1.0  # no spread to measure against: keep the Monte-Carlo floor
+    tail = math.erfc(distance / spread / math.sqrt(2.0))
+    return tail if two_sided else tail / 2.0
 
 
 def mcnemar(y_true: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray) -> Comparison:
@@ -124,7 +145,12 @@ def random_subset_rank(best_score: float, random_scores: np.ndarray) -> Comparis
         return Comparison(math.nan, Interval.undefined("no random scores"), math.nan, method)
     median = float(np.median(scores))
     low, high = np.quantile(scores, [0.025, 0.975])
-    p_value = (1 + np.count_nonzero(scores >= best_score)) / (1 + scores.size)
+    beating = np.count_nonzero(scores >= best_score)
+    p_value = (1 + beating) / (1 + scores.size)
+    if beating == 0:
+        p_value = min(p_value, _normal_tail(best_score - float(scores.mean()), scores,
+                                            two_sided=False))  # fmt: skip
+        method = f"{method[:-1]}; {BEYOND_DRAWS})"
     return Comparison(
         best_score - median, Interval(low - median, high - median), float(p_value), method
     )

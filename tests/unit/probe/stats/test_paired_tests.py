@@ -3,7 +3,7 @@ bootstrap's effect, interval and p-value behaviour, and the random-subset rank t
 
 import numpy as np
 import pytest
-from scipy.stats import binom
+from scipy.stats import binom, norm
 
 from probe.stats.bootstrap import BootstrapSpec
 from probe.stats.paired import holm, mcnemar, paired_bootstrap, random_subset_rank
@@ -47,8 +47,21 @@ def test_paired_bootstrap_of_a_clear_difference_and_of_no_difference():
     clear = paired_bootstrap("accuracy", labels, better, worse, spec)
     assert clear.effect == pytest.approx(np.mean(better == labels) - np.mean(worse == labels))
     assert clear.interval.low > 0
-    assert clear.p_value == pytest.approx(1 / 2001)
-    assert clear.method == "paired bootstrap (2000 resamples, seed 0)"
+    # No resample comes near zero, so the count only says p < 1/2001; the p-value is then the
+    # normal tail of the effect over the resampled differences' SD, which for an accuracy
+    # difference is the SD of the per-example differences over sqrt(n).
+    assert 0 < clear.p_value < 1 / 2001
+    per_example = (better == labels).astype(float) - (worse == labels)
+    z_expected = abs(clear.effect) / (per_example.std() / np.sqrt(400))
+    assert norm.isf(clear.p_value / 2) == pytest.approx(z_expected, rel=0.05)
+    assert (
+        clear.method
+        == "paired bootstrap (2000 resamples, seed 0; p beyond every draw: normal tail)"
+    )
+    close = paired_bootstrap(
+        "accuracy", labels, better, np.where(np.arange(400) < 5, 1 - better, better), spec
+    )
+    assert close.p_value >= 1 / 2001 and close.method == "paired bootstrap (2000 resamples, seed 0)"
     same = paired_bootstrap("mcc", labels, better, better, spec)
     assert same.effect == 0 and same.p_value == 1.0
 
@@ -76,4 +89,14 @@ def test_random_subset_rank_is_the_monte_carlo_p_value():
     result = random_subset_rank(0.955, draws)
     assert result.p_value == pytest.approx((1 + 4) / 101)  # 0.96..0.99 beat it
     assert result.effect == pytest.approx(0.955 - 0.495)
-    assert "100 draws" in result.method
+    assert "100 draws" in result.method and "normal tail" not in result.method
+
+
+def test_random_subset_rank_beyond_every_draw_uses_the_normal_tail():
+    """200 draws cannot give p below 1/201; Holm over a report's ~50 tests would then call a
+    subset far above every draw "not significant". Beyond all draws, p is the normal tail."""
+    draws = np.random.default_rng(3).normal(0.5, 0.01, 200)
+    result = random_subset_rank(0.56, draws)
+    z = (0.56 - draws.mean()) / draws.std(ddof=1)
+    assert result.p_value == pytest.approx(norm.sf(z), rel=1e-9)
+    assert result.p_value < 1e-6 and "normal tail" in result.method
