@@ -75,14 +75,13 @@ if [ "$FT_PLAN" = session ]; then
     exit 0
 fi
 
-# FT_PLAN=full. Knobs: FT_ROWS, SEEDS, EPOCHS, LRS (candidates), LR_ROWS, LR_EPOCHS, VAL_ROWS;
-# FT_STOP=headline stops after 2b.
+# FT_PLAN=full. Knobs: FT_ROWS, SEEDS, LRS and EPOCH_TRY (candidates), EPOCHS_SET (override the
+# epochs chosen), LR_ROWS, LR_EPOCHS, VAL_ROWS, FT_LAYERS; FT_STOP=headline stops after 2b.
 FT_ROWS=${FT_ROWS:-8000}
 SEEDS=${SEEDS:-0 1 2}
-EPOCHS=${EPOCHS:-2}
 LRS=${LRS:-5e-5 1e-4 2e-4}
 LR_ROWS=${LR_ROWS:-$FT_ROWS}
-LR_EPOCHS=${LR_EPOCHS:-$EPOCHS}
+LR_EPOCHS=${LR_EPOCHS:-1}
 VAL_ROWS=${VAL_ROWS:-1000}
 FT=(--model mpnet --max-length 64 --head-lr 1e-2 --group-by-length)
 
@@ -111,7 +110,32 @@ def score(lr):
 print(max(lrs, key=score))
 PY
 )}
-echo "learning rate chosen on the validation part of train: $LR" | tee "$OUT/lrsearch/chosen.txt"
+# Epochs on the same validation part, at the chosen learning rate: EPOCH_TRY candidates (fewest
+# epochs on a tie). EPOCHS_SET, when set, overrides the choice (a CPU budget); chosen.txt says both.
+EPOCH_TRY=${EPOCH_TRY:-1 2}
+for e in $EPOCH_TRY; do
+    name=sst2-lrsearch-all-lr$LR-ep$e
+    if [ "$e" = "$LR_EPOCHS" ] && [ -f "$OUT/lrsearch/sst2-lrsearch-all-lr$LR.json" ]; then
+        cp "$OUT/lrsearch/sst2-lrsearch-all-lr$LR.json" "$OUT/lrsearch/$name.json"
+    fi
+    [ -f "$OUT/lrsearch/$name.json" ] || timed "ft-$name" $FEWDIMS finetune "${FT[@]}" --epochs "$e" \
+        --task sst2 --data-file "$SCRATCH/sst2-ft.tsv" --eval-file "$SCRATCH/sst2-val.tsv" \
+        --text-columns sentence --label-column label --dims all --pooling cls --layer 12 --lr "$LR" \
+        --seed 0 --out "$OUT/lrsearch/$name.json"
+done
+BEST_EPOCHS=$(python - "$OUT/lrsearch" "$LR" $EPOCH_TRY <<'PY'
+import json, sys
+from pathlib import Path
+res, lr, epochs = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+def score(e):
+    cells = json.loads((res / f"sst2-lrsearch-all-lr{lr}-ep{e}.json").read_text())["cells"]
+    return cells[0]["scores"]["eval"]["accuracy"]
+print(min(epochs, key=lambda e: (-score(e), int(e))))
+PY
+)
+EPOCHS=${EPOCHS_SET:-$BEST_EPOCHS}
+{ echo "learning rate chosen on the validation part of train: $LR"
+  echo "epochs chosen on the validation part of train: $BEST_EPOCHS (used: $EPOCHS)"; } | tee "$OUT/lrsearch/chosen.txt"
 FT+=(--epochs "$EPOCHS" --lr "$LR")
 
 # 2b. Headline cells: 2-dim head, all dims, 3-dim head (layer 12 CLS), FT_ROWS rows, one
@@ -129,12 +153,12 @@ fi
 # 2c. The other findings, 4,000 rows, one seed: layer-wise pairs, maxnorm vs CLS, frozen vs
 #     unfrozen, SST-2 -> CoLA; CoLA and STS-B best pair vs all dims.
 FT+=(--seed 0 --max-train-examples 4000)
-for layer in 2 4 6 8 10; do
-    ft "sst2-ft-pair-layer$layer" --task sst2 --dims-from "$RES/sst2-probe.json:$layer:cls:pairs"
-done
 ft sst2-ft-all-maxnorm   --task sst2 --dims all --pooling maxnorm --layer 12
 ft sst2-ft-frozen-mlp2   --task sst2 --dims all --pooling cls --layer 12 --freeze --head mlp2
 ft sst2-then-cola        --task sst2 --then-task cola --dims all --pooling cls --layer 12
+for layer in ${FT_LAYERS:-2 4 6 8 10}; do
+    ft "sst2-ft-pair-layer$layer" --task sst2 --dims-from "$RES/sst2-probe.json:$layer:cls:pairs"
+done
 ft cola-ft-bestpair      --task cola --dims-from "$RES/cola-probe.json:::pairs" --balanced
 ft cola-ft-all           --task cola --dims all --pooling cls --layer 12 --balanced
 ft stsb-ft-bestpair      --task stsb --dims-from "$RES/stsb-probe.json:::pairs"
