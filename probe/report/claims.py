@@ -36,7 +36,6 @@ from probe.outofcore.rows import TOKEN_ROWS
 from probe.report.document import Block, Heading, Paragraph, Table, TableCell
 from probe.report.summary import FinetuneResult, LayerPoolingRow, Subset, TaskSummary
 from probe.report.uncertainty import Scored, scored_of
-from probe.results import ResultCell
 from probe.stats.bootstrap import BootstrapSpec, interval_text
 from probe.stats.paired import Comparison, holm, mcnemar, paired_bootstrap, random_subset_rank
 
@@ -297,7 +296,7 @@ def _finetune_claims(summary: TaskSummary) -> list[Claim]:
         return Contestant(
             f"fine-tuned {what}, layer {result.layer} / {result.pooling}, {result.head} head "
             f"({result.label}{rows})",
-            _finetune_scored(result.cell),
+            _finetune_scored(result),
         )
 
     trained_all = [r for r in own if not r.dims and r.frozen_encoder is False]
@@ -363,8 +362,22 @@ def _finetune_claims(summary: TaskSummary) -> list[Claim]:
     return claims
 
 
-def _finetune_scored(cell: ResultCell | None) -> Scored | None:
-    return scored_of(cell, "eval")
+def _finetune_scored(result: FinetuneResult) -> Scored | None:
+    """The run's eval predictions; a run over several seeds gives one column per seed (the
+    paired test then compares seed means), when every seed kept them for the same examples."""
+    first = scored_of(result.cell, "eval")
+    if first is None or len(result.seed_cells) < 2:
+        return first
+    seeds = [scored_of(cell, "eval") for cell in result.seed_cells]
+    if any(
+        seed is None
+        or seed.predictions.shape != first.predictions.shape
+        or not np.array_equal(seed.labels, first.labels)
+        for seed in seeds
+    ):
+        return first
+    columns = np.stack([seed.predictions for seed in seeds if seed is not None], axis=1)
+    return replace(first, predictions=columns)
 
 
 # --- testing -----------------------------------------------------------------------------
@@ -397,7 +410,7 @@ def _test(claim: Claim, spec: BootstrapSpec) -> None:
         n_classes=n_classes,
         groups=first.groups,
     )
-    if claim.metric == "accuracy":
+    if claim.metric == "accuracy" and first.predictions.ndim == second.predictions.ndim == 1:
         claim.mcnemar = mcnemar(first.labels, first.predictions, second.predictions)
 
 
@@ -451,7 +464,8 @@ def claims_section(
             f"eval examples, seed {spec.seed}); p = paired bootstrap (two-sided; exact McNemar "
             "beside it for accuracy; where no resample reaches the observed effect, the "
             "normal tail of the effect over the resamples' SD, since a count cannot go "
-            f"below 1/{spec.n_resamples + 1}); p (Holm) = adjusted over all "
+            f"below 1/{spec.n_resamples + 1}); a fine-tune run over several seeds enters as "
+            "its seed mean, on the examples and on every resample; p (Holm) = adjusted over all "
             f"{sum(1 for c in claims if c.result)} tests in this table. The contestants "
             "(best layer, pooling and dims) were chosen on the validation split of train, "
             f"never on the eval split. Verdicts use a margin of ±{MARGIN} and α = {ALPHA}: "

@@ -72,20 +72,31 @@ def paired_bootstrap(
     n_classes: int = 2,
     groups: np.ndarray | None = None,
 ) -> Comparison:
-    """``metric(a) - metric(b)`` on the same resamples: CI and two-sided p-value (see module)."""
-    predictions_a = np.asarray(predictions_a)
-    predictions_b = np.asarray(predictions_b)
-    effect = point_metric(name, y_true, predictions_a, n_classes)
-    effect -= point_metric(name, y_true, predictions_b, n_classes)
-    method = f"{PAIRED_BOOTSTRAP} ({spec.n_resamples} resamples, seed {spec.seed})"
+    """``metric(a) - metric(b)`` on the same resamples: CI and two-sided p-value (see module).
+
+    A side may hold several runs of one recipe (seeds) as columns, ``(n, seeds)``: its score is
+    then the mean of the seeds' scores, on the original examples and on every resample, so
+    a 3-seed run is compared as the 3-seed mean it is reported as, not by one of its seeds.
+    """
+    columns_a, columns_b = _seed_columns(predictions_a), _seed_columns(predictions_b)
+    seeds_a, seeds_b = columns_a.shape[1], columns_b.shape[1]
+
+    def mean_score(columns: np.ndarray) -> float:
+        return float(
+            np.mean([point_metric(name, y_true, column, n_classes) for column in columns.T])
+        )
+
+    effect = mean_score(columns_a) - mean_score(columns_b)
+    seeds = f"; mean over {seeds_a} vs {seeds_b} seeds" if max(seeds_a, seeds_b) > 1 else ""
+    method = f"{PAIRED_BOOTSTRAP} ({spec.n_resamples} resamples, seed {spec.seed}{seeds})"
     units = n_units(len(y_true), groups)
     if units < spec.min_examples:
         reason = f"only {units} eval examples (< {spec.min_examples})"
         return Comparison(effect, Interval.undefined(reason), math.nan, method, reason)
     weights = draw_resamples(len(y_true), spec, groups)
-    both = np.stack([predictions_a, predictions_b], axis=1)
-    resampled = weighted_metric(name, y_true, both, weights, n_classes)  # (B, 2)
-    differences = resampled[:, 0] - resampled[:, 1]
+    both = np.concatenate([columns_a, columns_b], axis=1)
+    resampled = weighted_metric(name, y_true, both, weights, n_classes)  # (B, seeds_a + seeds_b)
+    differences = resampled[:, :seeds_a].mean(axis=1) - resampled[:, seeds_a:].mean(axis=1)
     interval = percentile_interval(differences[:, None], spec.level)[0]
     finite = differences[np.isfinite(differences)]
     if finite.size == 0 or not math.isfinite(effect):
@@ -96,6 +107,12 @@ def paired_bootstrap(
         p_value = min(p_value, _normal_tail(abs(effect), finite, two_sided=True))
         method = f"{method[:-1]}; {BEYOND_DRAWS})"
     return Comparison(effect, interval, float(min(1.0, p_value)), method)
+
+
+def _seed_columns(predictions: np.ndarray) -> np.ndarray:
+    """(n,) -> (n, 1); (n, seeds) stays."""
+    predictions = np.asarray(predictions)
+    return predictions[:, None] if predictions.ndim == 1 else predictions
 
 
 def _normal_tail(distance: float, draws: np.ndarray, *, two_sided: bool) -> float:

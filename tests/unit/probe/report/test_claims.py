@@ -208,3 +208,24 @@ def test_finetune_claims_pair_runs_trained_alike(tmp_path):
     assert "layer 12 / cls" in two_dims["layer 8 / mean"].second.label
     (frozen,) = by_claim["4. freezing the pre-trained layers costs a lot"]
     assert "2,000 training rows" in frozen.first.label  # not the 8,000-row run: it saw more rows
+
+
+def test_a_multi_seed_fine_tune_is_tested_as_its_seed_mean(tmp_path):
+    labels = np.random.default_rng(1).integers(0, 2, N)
+    paths, means = [], {}
+    for name, dims, accuracies in (("pair", [1, 2], (0.88, 0.90, 0.86)),
+                                   ("all", [], (0.92, 0.93, 0.91))):  # fmt: skip
+        cells = []
+        for seed, accuracy in enumerate(accuracies):
+            cell = finetune_cell(12, "cls", dims, 0.0, n_train=8000, lr=5e-5, seed=seed)
+            predicted = predictions_with_accuracy(labels, accuracy, 100 * seed + len(dims))
+            cell.scores = {"eval": {"accuracy": float(np.mean(predicted == labels))}}
+            cell.predictions = {"eval": predicted, "labels": labels}
+            cells.append(cell)
+        means[name] = np.mean([cell.scores["eval"]["accuracy"] for cell in cells])
+        paths.append(finetune_file(tmp_path, f"ft-{name}", cells, 5e-5))
+    groups, _ = group_by_task(load_results(paths))
+    (claim,) = claims_for([summarize(group) for group in groups], BootstrapSpec())
+    assert claim.result.effect == pytest.approx(means["pair"] - means["all"])
+    assert "mean over 3 vs 3 seeds" in claim.result.method
+    assert claim.mcnemar is None  # McNemar compares two prediction vectors, not seed means

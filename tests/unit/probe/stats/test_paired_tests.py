@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, norm
 
-from probe.stats.bootstrap import BootstrapSpec
+from probe.stats.bootstrap import BootstrapSpec, draw_resamples
 from probe.stats.paired import holm, mcnemar, paired_bootstrap, random_subset_rank
 
 
@@ -100,3 +100,27 @@ def test_random_subset_rank_beyond_every_draw_uses_the_normal_tail():
     z = (0.56 - draws.mean()) / draws.std(ddof=1)
     assert result.p_value == pytest.approx(norm.sf(z), rel=1e-9)
     assert result.p_value < 1e-6 and "normal tail" in result.method
+
+
+def test_paired_bootstrap_compares_seed_means():
+    """A 3-seed run against a 2-seed run: the effect is the difference of seed means, and on
+    every resample too (for accuracy that is the resampled mean of per-example differences
+    of the seeds' mean correctness, computed here by hand from the same draw counts)."""
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 300)
+    a = np.stack([np.where(rng.random(300) < p, labels, 1 - labels) for p in (0.8, 0.82, 0.78)], 1)
+    b = np.stack([np.where(rng.random(300) < p, labels, 1 - labels) for p in (0.75, 0.77)], 1)
+    spec = BootstrapSpec(n_resamples=500)
+    result = paired_bootstrap("accuracy", labels, a, b, spec)
+    right_a = (a == labels[:, None]).mean(axis=1)
+    right_b = (b == labels[:, None]).mean(axis=1)
+    assert result.effect == pytest.approx(right_a.mean() - right_b.mean())
+    counts = draw_resamples(300, spec).counts
+    by_hand = counts @ (right_a - right_b) / counts.sum(axis=1)
+    low, high = np.quantile(by_hand, [0.025, 0.975])
+    assert result.interval.low == pytest.approx(low, abs=2e-3)
+    assert result.interval.high == pytest.approx(high, abs=2e-3)
+    assert "mean over 3 vs 2 seeds" in result.method
+    one = paired_bootstrap("accuracy", labels, a[:, 0], b[:, 0], spec)
+    assert one.effect == pytest.approx(np.mean(a[:, 0] == labels) - np.mean(b[:, 0] == labels))
+    assert "seeds" not in one.method
