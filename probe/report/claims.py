@@ -9,6 +9,8 @@ Holm's correction over every comparison of the report, and a verdict.
 Which cells are compared is decided on validation scores only (``TaskSummary.best_row``):
 "the best layer", "the best 2 dims" are chosen on the inner validation split of train, so the
 eval split that the comparison is measured on did not choose its own contestants.
+Fine-tuning runs are only set against runs trained with the same recipe (rows, epochs,
+rates); a run over several seeds enters as its seed mean.
 
 Verdicts, with margin ``MARGIN`` (in metric units) and ``ALPHA`` on the Holm-adjusted p:
 
@@ -300,6 +302,23 @@ def _finetune_claims(summary: TaskSummary) -> list[Claim]:
         )
 
     trained_all = [r for r in own if not r.dims and r.frozen_encoder is False]
+    # 1 (fine-tuned). Another token vector is equivalent to CLS once the encoder is trained.
+    for result in trained_all:
+        if result.pooling == "cls":
+            continue
+        partner = _same_recipe_partner(result, [r for r in trained_all if r.pooling == "cls"])
+        if partner is not None:
+            claims.append(
+                Claim(
+                    "1. token vectors other than CLS are equivalent (fine-tuned)",
+                    task,
+                    f"{result.pooling} ≈ cls",
+                    EQUIVALENT,
+                    contestant(result, f"all dims through {result.pooling}"),
+                    contestant(partner, "all dims through cls"),
+                    metric,
+                )
+            )
     # 2 (fine-tuned). A 2-dim head is not worse than an all-dim head trained the same way.
     for result in own:
         if len(result.dims) != 2 or result.frozen_encoder is not False:

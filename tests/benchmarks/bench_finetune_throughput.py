@@ -17,9 +17,13 @@ after one untimed warm-up batch:
   ``nn.Linear``, cross-entropy, backward, clipping, fused AdamW — nothing else;
 * ``bare, length-grouped``: the same rows, batched by length (all rows sorted at once), to
   price the padding of shuffled batches;
-* ``fewdims, --group-by-length``: ``train_epoch`` with ``group_by_length=True`` (the fix).
+* ``fewdims, --group-by-length``: ``train_epoch`` with ``group_by_length=True`` (the fix);
+* ``bare-same-grouped``: the bare loop over exactly the batches ``fewdims-grouped`` trains on
+  (its groups of 50 batches sorted by length, in its order), so that fewdims' overhead with
+  grouping on is measured on the same tokens, not against another padding share.
 
-``--loops`` picks which of them run (default: all).
+``--loops`` picks which of them run (default: all); ``--repeats N`` times each loop N times,
+interleaved, and reports the median by CPU seconds (all repeats are kept in the JSON).
 
 Reported: real tokens/s (padding excluded) and padded tokens/s for each, the padding share,
 and fewdims' overhead against the bare loop. The machine is shared; the load average is
@@ -151,8 +155,11 @@ def main() -> int:
     parser.add_argument("--dims", default="all")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--loops", default="fewdims,bare,bare-grouped,fewdims-grouped", help="which loops to time"
+        "--loops",
+        default="fewdims,bare,bare-grouped,fewdims-grouped,bare-same-grouped",
+        help="which loops to time",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="median of N timings per loop")
     parser.add_argument("--out-stem", default=OUT_NAME, help="writes <stem>.json and <stem>.md")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -183,14 +190,28 @@ def main() -> int:
             fewdims_loop(loaded, encoded, "sst2", args, 2, group_by_length=True),
             own_grouped[1:],
         ),
+        "bare-same-grouped": lambda: (
+            bare_loop(loaded.model, encoded, own_grouped, 2, 1e-4),
+            own_grouped[1:],
+        ),
     }
-    timed = {name: loops[name]() for name in args.loops.split(",")}
+    names = args.loops.split(",")
+    repeats: dict[str, list[tuple[tuple[float, float], list[np.ndarray]]]] = {n: [] for n in names}
+    for _ in range(args.repeats):  # interleaved, so a load change hits every loop alike
+        for name in names:
+            repeats[name].append(loops[name]())
+    timed = {
+        name: sorted(runs, key=lambda run: run[0][1])[len(runs) // 2]
+        for name, runs in repeats.items()
+    }
     rows = []
     for name, ((seconds, cpu_seconds), batches) in timed.items():
         real, padded = token_counts(encoded, batches)
         rows.append(
             {
                 "loop": name,
+                "repeats_cpu_seconds": [run[0][1] for run in repeats[name]],
+                "repeats_seconds": [run[0][0] for run in repeats[name]],
                 "seconds": seconds,
                 "cpu_seconds": cpu_seconds,
                 "real_tokens_per_cpu_s": real / cpu_seconds,
@@ -225,7 +246,8 @@ def main() -> int:
         f"Written by `tests/benchmarks/bench_finetune_throughput.py` on {payload['machine']} "
         f"({payload['cpus']} CPUs, torch threads {args.threads}), {payload['date']}. "
         f"{loaded.name} (weights {loaded.weights_sha256[:12]}…), SST-2 train, "
-        f"{args.batches} timed batches of {args.batch_size} after one warm-up batch, layer "
+        f"{args.batches} timed batches of {args.batch_size} after one warm-up batch "
+        f"(median of {args.repeats} interleaved repeats by CPU seconds), layer "
         f"{args.layer} CLS, dims {args.dims}, max length {args.max_length}, CPU float32. "
         f"Shared machine: load average {load_before} before, {payload['load_after']} after.",
         "",
@@ -247,6 +269,7 @@ def main() -> int:
                 ("fewdims", "bare"),
                 ("bare", "bare-grouped"),
                 ("fewdims", "fewdims-grouped"),
+                ("fewdims-grouped", "bare-same-grouped"),
             )
             if a in by_name and b in by_name
         )

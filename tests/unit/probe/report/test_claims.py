@@ -188,6 +188,8 @@ def test_finetune_claims_pair_runs_trained_alike(tmp_path):
                       5e-5),
         finetune_file(tmp_path, "frozen", [finetune_cell(12, "cls", [], 0.87, n_train=4000,
                                                          lr=5e-5, frozen=True)], 5e-5),
+        finetune_file(tmp_path, "maxnorm-big", [finetune_cell(12, "maxnorm", [], 0.92,
+                                                              n_train=8000, lr=5e-5)], 5e-5),
         # dims found at another pooling: judged against the standard CLS fine-tune
         finetune_file(tmp_path, "pair-mean", [finetune_cell(8, "mean", [3, 4], 0.90,
                                                             n_train=2000, lr=1e-4)], 1e-4),
@@ -206,6 +208,9 @@ def test_finetune_claims_pair_runs_trained_alike(tmp_path):
     assert "seeds 0, 1" in two_dims["layer 12 / cls"].second.label
     assert "2,000 training rows" in two_dims["layer 8 / mean"].second.label
     assert "layer 12 / cls" in two_dims["layer 8 / mean"].second.label
+    (maxnorm,) = by_claim["1. token vectors other than CLS are equivalent (fine-tuned)"]
+    assert "through maxnorm" in maxnorm.first.label
+    assert "through cls" in maxnorm.second.label and "8,000 training rows" in maxnorm.second.label
     (frozen,) = by_claim["4. freezing the pre-trained layers costs a lot"]
     assert "2,000 training rows" in frozen.first.label  # not the 8,000-row run: it saw more rows
 
