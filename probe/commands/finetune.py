@@ -16,6 +16,10 @@ from probe.commands.options import (
 from probe.errors import DataError
 from probe.vocabulary import POOLINGS
 
+# The seed of `fewdims run --train-from-dev`'s partition (RunConfig.sample_seed, which `run`
+# never changes): fine-tuning must train on the dev half the probed dims were selected on.
+DEV_PARTITION_SEED = 0
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -81,6 +85,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-train-examples", type=int, help="first N training examples only")
     parser.add_argument("--max-eval-examples", type=int, help="first N dev examples only")
+    parser.add_argument(
+        "--train-from-dev",
+        type=float,
+        metavar="FRACTION",
+        help="no train split available (QNLI here): train on this seeded fraction of dev and "
+        "evaluate on the rest — the same dev-part1/dev-part2 as `fewdims run --train-from-dev`, "
+        "so dims probed there are fine-tuned on the rows they were selected on",
+    )
     parser.add_argument("--lr", type=float, default=2e-5, help="encoder learning rate")
     parser.add_argument(
         "--head-lr", type=float, default=1e-3, help="learning rate of the new head (default 1e-3)"
@@ -115,7 +127,26 @@ def _load_tasks(args: argparse.Namespace) -> list:
     from extract.datasets import load_local_file, load_split
     from extract.finetune import task_data
 
-    train = load_data(args, "train")
+    if args.train_from_dev is not None:
+        if args.data_file:
+            raise DataError(
+                "--train-from-dev splits a GLUE dev set; it does not combine with --data-file."
+            )
+        if not args.task:
+            raise DataError("--train-from-dev needs --task (a GLUE task whose dev set to split).")
+        dev = load_split(args.task, "dev_matched" if args.task == "mnli" else "dev", args.data_dir)
+        train, evaluation = dev.partition(args.train_from_dev, DEV_PARTITION_SEED)
+        return [task_data(train, evaluation), *_later_tasks(args)]
+    try:
+        train = load_data(args, "train")
+    except DataError as error:
+        if args.data_file:
+            raise
+        raise DataError(
+            f"{error} — no train split for {args.task}. To fine-tune on it anyway, pass "
+            "--train-from-dev 0.5: the seeded half of dev that `fewdims run --train-from-dev "
+            "0.5` trains its probes on, scored on the other half."
+        ) from error
     if args.data_file:
         if not args.eval_file:
             raise DataError(
@@ -134,14 +165,17 @@ def _load_tasks(args: argparse.Namespace) -> list:
         )
     else:
         evaluation = load_data(args, "dev")
-    tasks = [task_data(train, evaluation)]
-    for name in args.then_task:
-        tasks.append(
-            task_data(
-                load_split(name, "train", args.data_dir), load_split(name, "dev", args.data_dir)
-            )
-        )
-    return tasks
+    return [task_data(train, evaluation), *_later_tasks(args)]
+
+
+def _later_tasks(args: argparse.Namespace) -> list:
+    from extract.datasets import load_split
+    from extract.finetune import task_data
+
+    return [
+        task_data(load_split(name, "train", args.data_dir), load_split(name, "dev", args.data_dir))
+        for name in args.then_task
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
