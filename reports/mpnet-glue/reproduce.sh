@@ -145,6 +145,20 @@ SEED_LIST=$(echo $SEEDS | tr ' ' ',')
 ft sst2-ft-full-pair    --task sst2 --max-train-examples "$FT_ROWS" --dims-from "$L12:12:cls:pairs" --seeds "$SEED_LIST"
 ft sst2-ft-full-all-cls --task sst2 --max-train-examples "$FT_ROWS" --dims all --pooling cls --layer 12 --seeds "$SEED_LIST"
 ft sst2-ft-full-triple  --task sst2 --max-train-examples "$FT_ROWS" --dims-from "$L12:12:cls:greedy:3" --seeds "$SEED_LIST"
+# 2d. The same three headline cells on other tasks (HEADLINE_TASKS, default cola qnli wnli; stsb
+#     costs ~70 min more on 2 cores, see README.md): the best frozen
+#     pair and triple of the task's sweep (chosen on its validation split) vs all dims at layer 12
+#     CLS, FT_ROWS rows (all rows for a smaller task), SEEDS, at the rate and epochs chosen above.
+for task in ${HEADLINE_TASKS:-cola qnli wnli}; do
+    extra=()
+    case $task in
+        cola) extra=(--balanced) ;;          # MCC on a skewed task: weighted loss
+        qnli) extra=(--train-from-dev 0.5) ;; # no train split here: the dev half its sweep used
+    esac
+    ft "$task-ft-full-pair"    --task "$task" --max-train-examples "$FT_ROWS" --dims-from "$RES/$task-probe.json:::pairs" --seeds "$SEED_LIST" "${extra[@]}"
+    ft "$task-ft-full-all-cls" --task "$task" --max-train-examples "$FT_ROWS" --dims all --pooling cls --layer 12 --seeds "$SEED_LIST" "${extra[@]}"
+    ft "$task-ft-full-triple"  --task "$task" --max-train-examples "$FT_ROWS" --dims-from "$RES/$task-probe.json:::greedy:3" --seeds "$SEED_LIST" "${extra[@]}"
+done
 if [ "${FT_STOP:-}" = headline ]; then
     $FEWDIMS report "$RES"/*.json --out "$OUT"
     exit 0
