@@ -319,19 +319,19 @@ def _finetune_claims(summary: TaskSummary) -> list[Claim]:
                     metric,
                 )
             )
-    # 2 (fine-tuned). A 2-dim head is not worse than an all-dim head trained the same way.
+    # 2 (fine-tuned). A 2- or 3-dim head is not worse than an all-dim head trained the same way.
     for result in own:
-        if len(result.dims) != 2 or result.frozen_encoder is not False:
+        if len(result.dims) not in (2, 3) or result.frozen_encoder is not False:
             continue
         partner = _same_recipe_partner(result, trained_all)
         if partner is not None:
             claims.append(
                 Claim(
-                    "2. two dims suffice (fine-tuned)",
+                    "2. two or three dims suffice (fine-tuned)",
                     task,
-                    "2-dim head not worse than all-dim head",
+                    f"{len(result.dims)}-dim head not worse than all-dim head",
                     NOT_WORSE,
-                    contestant(result, "2-dim head"),
+                    contestant(result, f"{len(result.dims)}-dim head"),
                     contestant(partner, "all-dim head"),
                     metric,
                 )

@@ -188,6 +188,9 @@ def test_finetune_claims_pair_runs_trained_alike(tmp_path):
                       5e-5),
         finetune_file(tmp_path, "frozen", [finetune_cell(12, "cls", [], 0.87, n_train=4000,
                                                          lr=5e-5, frozen=True)], 5e-5),
+        finetune_file(tmp_path, "triple-big", [finetune_cell(12, "cls", [1, 2, 3], 0.92,
+                                                             n_train=8000, lr=5e-5, seed=s)
+                                               for s in (0, 1)], 5e-5),
         finetune_file(tmp_path, "maxnorm-big", [finetune_cell(12, "maxnorm", [], 0.92,
                                                               n_train=8000, lr=5e-5)], 5e-5),
         # dims found at another pooling: judged against the standard CLS fine-tune
@@ -201,13 +204,17 @@ def test_finetune_claims_pair_runs_trained_alike(tmp_path):
         by_claim.setdefault(claim.finding, []).append(claim)
     two_dims = {
         claim.first.label.split(",")[1].strip(): claim
-        for claim in by_claim["2. two dims suffice (fine-tuned)"]
+        for claim in by_claim["2. two or three dims suffice (fine-tuned)"]
+        if claim.statement.startswith("2-dim")
     }
     assert set(two_dims) == {"layer 12 / cls", "layer 8 / mean"}
     assert "8,000 training rows" in two_dims["layer 12 / cls"].second.label
     assert "seeds 0, 1" in two_dims["layer 12 / cls"].second.label
     assert "2,000 training rows" in two_dims["layer 8 / mean"].second.label
     assert "layer 12 / cls" in two_dims["layer 8 / mean"].second.label
+    (triple,) = [c for c in by_claim["2. two or three dims suffice (fine-tuned)"]
+                 if c.statement == "3-dim head not worse than all-dim head"]  # fmt: skip
+    assert "8,000 training rows" in triple.second.label and "seeds 0, 1" in triple.second.label
     (maxnorm,) = by_claim["1. token vectors other than CLS are equivalent (fine-tuned)"]
     assert "through maxnorm" in maxnorm.first.label
     assert "through cls" in maxnorm.second.label and "8,000 training rows" in maxnorm.second.label
