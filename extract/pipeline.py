@@ -87,13 +87,28 @@ class RunOutcome:
     warnings: list[str]
 
 
+def eval_split_name(task: str) -> str:
+    """The labelled held-out split of a GLUE task (MNLI has two; the matched one)."""
+    return "dev_matched" if get_task(task).name == "mnli" else "dev"
+
+
+def dev_partition(
+    task: str, fraction: float, data_dir: str | None, seed: int = RunConfig.sample_seed
+) -> tuple[Split, Split]:
+    """(dev-part1, dev-part2) of a task without a train split. ``fewdims run`` probes and
+    ``fewdims finetune`` trains on the same part1 (same default seed), so dims selected by
+    the sweep are fine-tuned on the rows they were selected on."""
+    dev = load_split(get_task(task).name, eval_split_name(task), data_dir)
+    return dev.partition(fraction, seed)
+
+
 def task_splits(task: str, config: RunConfig) -> tuple[Split, Split, str]:
     """The (train, eval, size tag) splits for one task, honouring the size limits."""
     spec = get_task(task)
-    eval_split_name = "dev_matched" if spec.name == "mnli" else "dev"
     if config.train_from_dev is not None:
-        dev = load_split(spec.name, eval_split_name, config.data_dir)
-        train, evaluation = dev.partition(config.train_from_dev, config.sample_seed)
+        train, evaluation = dev_partition(
+            task, config.train_from_dev, config.data_dir, config.sample_seed
+        )
     else:
         try:
             train = load_split(spec.name, "train", config.data_dir)
@@ -102,7 +117,7 @@ def task_splits(task: str, config: RunConfig) -> tuple[Split, Split, str]:
                 f"{error} — no train split for {spec.name}. To probe it anyway, pass "
                 "--train-from-dev 0.5: a seeded half of dev trains, the other half evaluates."
             ) from error
-        evaluation = load_split(spec.name, eval_split_name, config.data_dir)
+        evaluation = load_split(spec.name, eval_split_name(task), config.data_dir)
     tag = ""
     if config.max_train_examples and len(train) > config.max_train_examples:
         train = train.sample(config.max_train_examples, config.sample_seed)

@@ -16,10 +16,6 @@ from probe.commands.options import (
 from probe.errors import DataError
 from probe.vocabulary import POOLINGS
 
-# The seed of `fewdims run --train-from-dev`'s partition (RunConfig.sample_seed, which `run`
-# never changes): fine-tuning must train on the dev half the probed dims were selected on.
-DEV_PARTITION_SEED = 0
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -124,7 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_tasks(args: argparse.Namespace) -> list:
-    from extract.datasets import load_local_file, load_split
+    from extract.datasets import load_local_file
     from extract.finetune import task_data
 
     if args.train_from_dev is not None:
@@ -134,8 +130,9 @@ def _load_tasks(args: argparse.Namespace) -> list:
             )
         if not args.task:
             raise DataError("--train-from-dev needs --task (a GLUE task whose dev set to split).")
-        dev = load_split(args.task, "dev_matched" if args.task == "mnli" else "dev", args.data_dir)
-        train, evaluation = dev.partition(args.train_from_dev, DEV_PARTITION_SEED)
+        from extract.pipeline import dev_partition
+
+        train, evaluation = dev_partition(args.task, args.train_from_dev, args.data_dir)
         return [task_data(train, evaluation), *_later_tasks(args)]
     try:
         train = load_data(args, "train")
