@@ -36,7 +36,13 @@ import numpy as np
 
 from probe.outofcore.rows import TOKEN_ROWS
 from probe.report.document import Block, Heading, Paragraph, Table, TableCell
-from probe.report.summary import FinetuneResult, LayerPoolingRow, Subset, TaskSummary
+from probe.report.summary import (
+    FinetuneResult,
+    LayerPoolingRow,
+    Subset,
+    TaskSummary,
+    TrainingRecipe,
+)
 from probe.report.uncertainty import Scored, scored_of
 from probe.stats.bootstrap import BootstrapSpec, interval_text
 from probe.stats.paired import Comparison, holm, mcnemar, paired_bootstrap, random_subset_rank
@@ -268,19 +274,22 @@ def _no_richer_partner(
 ) -> FinetuneResult | None:
     """The fine-tuned run to set against a frozen-encoder run: same task, model and epochs,
     trained on no more rows than the frozen run (so the comparison cannot favour fine-tuning
-    by budget), the same recipe first, then the most rows, then the nearest layer/pooling."""
-    model, epochs, n_rows = frozen.recipe[:3] if len(frozen.recipe) >= 3 else (None, None, None)
+    by budget), the same optimiser settings first, then the most rows, then the nearest
+    layer/pooling."""
+    mine = frozen.recipe or TrainingRecipe(None, None, None, ())
 
     def fair(other: FinetuneResult) -> bool:
-        if _trained_on(other) != _trained_on(frozen) or other.recipe[:2] != (model, epochs):
+        theirs = other.recipe
+        if theirs is None or _trained_on(other) != _trained_on(frozen):
             return False
-        return n_rows is None or other.n_train is None or other.n_train <= n_rows
+        if (theirs.model, theirs.epochs) != (mine.model, mine.epochs):
+            return False
+        return mine.n_train is None or other.n_train is None or other.n_train <= mine.n_train
 
-    matching = [other for other in candidates if len(other.recipe) >= 3 and fair(other)]
     return min(
-        matching,
+        (other for other in candidates if fair(other)),
         key=lambda other: (
-            other.recipe[3:] != frozen.recipe[3:],
+            other.recipe.settings != mine.settings,
             -(other.n_train or 0),
             _closeness(frozen, other),
         ),

@@ -112,6 +112,17 @@ class LayerPoolingRow:
         return spread.mean if spread is not None else value
 
 
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """How a fine-tune was trained, as recorded: the model, epochs and training rows, and the
+    optimiser ``settings`` (lr, head lr, weight decay, warm-up, batch size, max length)."""
+
+    model: Any
+    epochs: Any
+    n_train: Any
+    settings: tuple[Any, ...]
+
+
 @dataclass
 class FinetuneResult:
     """One fine-tuning cell, paired with the frozen probe it should be compared with.
@@ -143,7 +154,7 @@ class FinetuneResult:
     # How it was trained: model, epochs, rows, and the optimiser settings the run recorded.
     # Claims only pit runs with the same recipe against each other, so that a 2-dim head on
     # 8,000 rows is never judged against an all-dim head trained on 2,000 at another rate.
-    recipe: tuple[Any, ...] = ()
+    recipe: TrainingRecipe | None = None
 
     def eval(self, metric: str) -> float:
         return _as_float(self.eval_scores.get(metric))
@@ -429,13 +440,13 @@ def _summarize_finetunes(
 _RECIPE_ARGS = ("lr", "head_lr", "weight_decay", "warmup_ratio", "batch_size", "max_length")
 
 
-def _training_recipe(details: dict[str, Any], provenance: dict[str, Any]) -> tuple[Any, ...]:
+def _training_recipe(details: dict[str, Any], provenance: dict[str, Any]) -> TrainingRecipe:
     args = provenance.get("args") if isinstance(provenance.get("args"), dict) else {}
-    return (
+    return TrainingRecipe(
         details.get("model"),
         details.get("epochs"),
         details.get("n_train"),
-        *(args.get(name) for name in _RECIPE_ARGS),
+        tuple(args.get(name) for name in _RECIPE_ARGS),
     )
 
 
