@@ -44,3 +44,8 @@ def test_missing_train_split_suggests_train_from_dev(tmp_path):
     (glue / "SST-2" / "train.tsv").unlink()
     with pytest.raises(DataError, match="--train-from-dev"):
         _load_tasks(parse("--task", "sst2", "--data-dir", str(glue)))
+
+
+def test_needs_a_task():
+    with pytest.raises(DataError, match=r"--train-from-dev needs --task"):
+        _load_tasks(parse("--train-from-dev", "0.5"))
