@@ -297,16 +297,28 @@ def _no_richer_partner(
     )
 
 
+def _budget(result: FinetuneResult) -> str:
+    """The budget in a contestant label, e.g. ``, 8,000 training rows × 2 epochs``: what a
+    reader needs to tell two runs of one head apart (claims only pair runs with the same
+    recipe, so both sides show the same budget)."""
+    parts = []
+    if result.n_train is not None:
+        parts.append(f"{result.n_train:,} training rows")
+    epochs = result.recipe.epochs if result.recipe is not None else None
+    if isinstance(epochs, int):
+        parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+    return ", " + " × ".join(parts) if parts else ""
+
+
 def _finetune_claims(summary: TaskSummary) -> list[Claim]:
     metric, task = summary.primary_metric, summary.task
     own = [result for result in summary.finetunes if result.own_stage]
     claims = []
 
     def contestant(result: FinetuneResult, what: str) -> Contestant:
-        rows = f", {result.n_train:,} training rows" if result.n_train is not None else ""
         return Contestant(
             f"fine-tuned {what}, layer {result.layer} / {result.pooling}, {result.head} head "
-            f"({result.label}{rows})",
+            f"({result.label}{_budget(result)})",
             _finetune_scored(result),
         )
 

@@ -158,10 +158,12 @@ def test_old_results_without_predictions_are_not_tested_and_say_how(tmp_path):
     assert "keep per-example predictions" in markdown
 
 
-def finetune_cell(layer, pooling, dims, accuracy, *, n_train, lr, frozen=False, seed=None):
+def finetune_cell(
+    layer, pooling, dims, accuracy, *, n_train, lr, frozen=False, seed=None, epochs=1
+):
     details = {"task": "sst2", "stage": "stage 1: sst2", "stages": ["sst2"],
                "trained_on": "sst2", "frozen": frozen, "head": "linear", "model": "m",
-               "epochs": 1, "n_train": n_train, "n_eval": N}  # fmt: skip
+               "epochs": epochs, "n_train": n_train, "n_eval": N}  # fmt: skip
     return ResultCell(layer, pooling, "finetune", dims, {"eval": {"accuracy": accuracy}},
                       details=details, seed=seed)  # fmt: skip
 
@@ -220,6 +222,25 @@ def test_finetune_claims_pair_runs_trained_alike(tmp_path):
     assert "through cls" in maxnorm.second.label and "8,000 training rows" in maxnorm.second.label
     (frozen,) = by_claim["4. freezing the pre-trained layers costs a lot"]
     assert "2,000 training rows" in frozen.first.label  # not the 8,000-row run: it saw more rows
+
+
+def test_finetune_claim_labels_name_the_epochs(tmp_path):
+    """Two epochs of the same head and rows are another recipe: their claim is separate from
+    the one-epoch claim, and the labels say which is which."""
+    paths = [
+        finetune_file(tmp_path, f"{name}-ep{epochs}",
+                      [finetune_cell(12, "cls", dims, accuracy, n_train=8000, lr=5e-5,
+                                     epochs=epochs)], 5e-5)
+        for name, dims, accuracy, epochs in (("all", [], 0.93, 1), ("pair", [1, 2], 0.91, 1),
+                                             ("all", [], 0.93, 2), ("pair", [1, 2], 0.92, 2))
+    ]  # fmt: skip
+    groups, _ = group_by_task(load_results(paths))
+    claims = [claim for claim in claims_for([summarize(group) for group in groups], BootstrapSpec())
+              if claim.statement.startswith("2-dim")]  # fmt: skip
+    labels = sorted((claim.first.label, claim.second.label) for claim in claims)
+    assert len(labels) == 2
+    assert all("8,000 training rows × 1 epoch)" in label for label in labels[0])
+    assert all("8,000 training rows × 2 epochs)" in label for label in labels[1])
 
 
 def test_a_multi_seed_fine_tune_is_tested_as_its_seed_mean(tmp_path):
