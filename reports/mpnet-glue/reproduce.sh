@@ -159,6 +159,12 @@ for task in ${HEADLINE_TASKS:-cola qnli wnli}; do
     ft "$task-ft-full-all-cls" --task "$task" --max-train-examples "$FT_ROWS" --dims all --pooling cls --layer 12 --seeds "$SEED_LIST" "${extra[@]}"
     ft "$task-ft-full-triple"  --task "$task" --max-train-examples "$FT_ROWS" --dims-from "$RES/$task-probe.json:::greedy:3" --seeds "$SEED_LIST" "${extra[@]}"
 done
+# 2e. When EPOCHS_SET overrode the validation choice: SST-2's 2-dim head and all dims once more
+#     (seed 0) at the chosen epochs, to show whether the override moves the headline verdict.
+if [ "$EPOCHS" != "$BEST_EPOCHS" ]; then
+    ft "sst2-ft-full-pair-ep$BEST_EPOCHS"    --task sst2 --max-train-examples "$FT_ROWS" --dims-from "$L12:12:cls:pairs" --seed 0 --epochs "$BEST_EPOCHS"
+    ft "sst2-ft-full-all-cls-ep$BEST_EPOCHS" --task sst2 --max-train-examples "$FT_ROWS" --dims all --pooling cls --layer 12 --seed 0 --epochs "$BEST_EPOCHS"
+fi
 if [ "${FT_STOP:-}" = headline ]; then
     $FEWDIMS report "$RES"/*.json --out "$OUT"
     exit 0
