@@ -12,37 +12,65 @@ task is scored by Pearson there (recorded in ``details["metric"]``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from probe.linear import SubsetFit, balanced_sample_weight, fit_logistic_subsets, fit_ridge_subsets
 from probe.outofcore.problem import StreamProblem
 from probe.outofcore.scoring import PREDICT_BLOCK, MetricSums, selection_metric
 from probe.search.base import MethodOutcome, SearchConfig
-from probe.search.random_baseline import draw_subsets, fit_rows, sizes, step_record
+from probe.search.random_baseline import (
+    draw_subsets,
+    first_steps,
+    fit_rows,
+    sizes,
+    step_record,
+)
 
 
-def fit_draws(problem: StreamProblem, x: np.ndarray, y: np.ndarray, draws: np.ndarray) -> SubsetFit:
+def row_weight(problem: StreamProblem, y: np.ndarray) -> np.ndarray | None:
+    """Balanced problems weight the gathered rows by their own classes, as in memory."""
+    if problem.class_weight.get("train") is None:
+        return None
+    return balanced_sample_weight(y, problem.n_classes)
+
+
+def fit_draws(
+    problem: StreamProblem,
+    x: np.ndarray,
+    y: np.ndarray,
+    draws: np.ndarray,
+    start: Callable[[np.ndarray], SubsetFit] | None = None,
+) -> SubsetFit:
     """Exact probes of ``draws`` (m, k) on the gathered rows ``x`` (s, H), ``y`` (s,), with the
-    problem's C / alpha and (balanced problems) the rows' own class weights, as in memory."""
+    problem's C / alpha, from ``start(draws)`` where given (binary: :func:`first_steps`)."""
     if not problem.is_classification:
         return fit_ridge_subsets(x, y, draws, alpha=problem.alpha)
-    balanced = problem.class_weight.get("train") is not None
     return fit_logistic_subsets(
         x,
         y,
         draws,
         C=problem.C,
-        sample_weight=balanced_sample_weight(y, problem.n_classes) if balanced else None,
+        sample_weight=row_weight(problem, y),
         n_classes=problem.n_classes,
+        init=None if start is None else start(draws),
     )
 
 
 def run_random(problem: StreamProblem, config: SearchConfig) -> MethodOutcome:
     positions = fit_rows(problem.row_counts["train"], config.seed)
     x, y = problem.gather_train_rows(positions)
+    start = None
+    if problem.kind == "binary":
+        start = first_steps(x, y, row_weight(problem, y), problem.C)
     fits = {
         size: fit_draws(
-            problem, x, y, draw_subsets(problem.n_dims, size, config.n_random_draws, config.seed)
+            problem,
+            x,
+            y,
+            draw_subsets(problem.n_dims, size, config.n_random_draws, config.seed),
+            start,
         )
         for size in sizes(problem.n_dims, config)
     }

@@ -76,6 +76,20 @@ class GramScreen:
         )
 
     @classmethod
+    def for_rows(
+        cls, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, C: float
+    ) -> GramScreen:
+        """The binary screen of rows ``x`` (n, D) / labels ``y`` (n,) alone, for warm starts.
+
+        Its models are the first Newton step from zero of each subset's logistic probe on
+        these rows, so exact fits that start there skip the pass computing that step. There
+        are no validation rows: the criterion is not used, the fit moments stand in for them.
+        """
+        weight = np.ones(len(y)) if sample_weight is None else sample_weight
+        raw = weighted_moments(x, weight, screen_targets("binary", 2, y))
+        return cls.from_moments("binary", raw, raw, screen_ridge("binary", C, 0.0))
+
+    @classmethod
     def from_moments(
         cls, kind: str, raw_fit: RawMoments, raw_val: RawMoments, ridge: float
     ) -> GramScreen:

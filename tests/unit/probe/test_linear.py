@@ -144,3 +144,31 @@ def test_wide_subsets_use_the_blas_hessian_and_still_match_sklearn(binary_data):
         reference = LogisticRegression(class_weight="balanced", tol=1e-10, max_iter=10_000)
         reference.fit(x_train[:, subset].astype(np.float64), y_train)
         np.testing.assert_allclose(fit.coef[row, :, 0], reference.coef_[0], rtol=1e-5, atol=1e-7)
+
+
+def test_converged_candidates_leave_the_batch_and_each_keeps_its_own_optimum(
+    binary_data, monkeypatch
+):
+    """A batch of easy and hard candidates: later Newton passes read only the candidates
+    still moving, and every candidate ends where it ends when fitted alone."""
+    import probe.linear as linear
+
+    x, y, _, _ = binary_data
+    weight = balanced_sample_weight(y, 2)
+    # dims 3, 5, 11 carry the signal (far optimum, more steps); 20-31 are noise (near 0)
+    dims = np.array([[3, 5, 11], [20, 21, 22], [23, 24, 25], [3, 26, 27], [28, 29, 30]])
+    passes = []
+    original = linear._binary_derivatives
+
+    def counted(design32, *args):
+        passes.append(design32.shape[0])
+        return original(design32, *args)
+
+    monkeypatch.setattr(linear, "_binary_derivatives", counted)
+    batch = fit_logistic_subsets(x, y, dims, sample_weight=weight)
+    batch_passes = list(passes)
+    assert batch_passes[0] == len(dims) and min(batch_passes) < len(dims)
+    for row, subset in enumerate(dims):
+        alone = fit_logistic_subsets(x, y, subset[None], sample_weight=weight)
+        np.testing.assert_allclose(batch.coef[row], alone.coef[0], rtol=0, atol=1e-8)
+        np.testing.assert_allclose(batch.intercept[row], alone.intercept[0], rtol=0, atol=1e-8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from probe.linear import balanced_sample_weight, fit_logistic_subsets
 from probe.search import SearchConfig, random_baseline
 from probe.search.problem import Problem
 
@@ -85,3 +86,30 @@ def test_no_scored_draw_gives_a_null_summary_not_an_error():
         assert step["n_draws"] == 20
         assert np.isnan(step["mean"]) and np.isnan(step["median"]) and np.isnan(step["q95"])
         assert np.isnan(step["draw_scores"]).all()
+
+
+def test_warm_start_is_the_first_newton_step_from_zero_and_keeps_the_optimum():
+    """``first_steps`` gives each draw the probe after one (undamped) Newton step from zero,
+    from one Gram matrix; fits that start there reach the optimum the zero start reaches."""
+    problem = _problem(1000)
+    x, y = problem.x_train[:700], problem.y_train[:700]
+    weight = balanced_sample_weight(y, 2)
+    draws = random_baseline.draw_subsets(problem.n_dims, 4, 30, seed=0)
+    start = random_baseline.first_steps(x, y, weight, problem.C)(draws)
+
+    # the step by hand: scikit-learn's objective C * sum w_i loss_i + |coef|^2 / 2, at zero
+    for row, dims in enumerate(draws):
+        design = np.column_stack([x[:, dims].astype(np.float64), np.ones(len(y))])
+        scaled = problem.C * weight
+        gradient = design.T @ (scaled * (0.5 - y))
+        hessian = design.T @ (design * (0.25 * scaled)[:, None])
+        hessian[np.arange(4), np.arange(4)] += 1.0  # the intercept (last) is not penalised
+        step = -np.linalg.solve(hessian, gradient)
+        # the Gram is a float32 product (accumulated in float64 per row block): ~1e-6 relative
+        np.testing.assert_allclose(start.coef[row, :, 0], step[:4], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(start.intercept[row, 0], step[4], rtol=1e-5, atol=1e-8)
+
+    from_zero = fit_logistic_subsets(x, y, draws, C=problem.C, sample_weight=weight)
+    warm = fit_logistic_subsets(x, y, draws, C=problem.C, sample_weight=weight, init=start)
+    np.testing.assert_allclose(warm.coef, from_zero.coef, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(warm.intercept, from_zero.intercept, rtol=0, atol=1e-7)
