@@ -113,3 +113,13 @@ def test_warm_start_is_the_first_newton_step_from_zero_and_keeps_the_optimum():
     warm = fit_logistic_subsets(x, y, draws, C=problem.C, sample_weight=weight, init=start)
     np.testing.assert_allclose(warm.coef, from_zero.coef, rtol=0, atol=1e-7)
     np.testing.assert_allclose(warm.intercept, from_zero.intercept, rtol=0, atol=1e-7)
+
+
+def test_draws_are_the_smallest_keys_of_a_seeded_uniform_row():
+    """Each draw is the ``size`` dims with the smallest seeded uniform keys, sorted: found by
+    partition, the same draws a full argsort of the keys gives (results stay comparable)."""
+    for n_dims, size, seed in ((20, 1, 0), (20, 7, 3), (384, 16, 0), (12, 12, 5)):
+        keys = np.random.default_rng([seed, size]).random((50, n_dims))
+        expected = np.sort(np.argsort(keys, axis=1)[:, :size], axis=1)
+        drawn = random_baseline.draw_subsets(n_dims, size, 50, seed)
+        np.testing.assert_array_equal(drawn, expected)
