@@ -553,6 +553,13 @@ def binary_newton(
     current, reach = theta.copy(), column_reach  # their parameters and column reach
     objective = np.full(theta.shape[0], np.nan)  # their known objective values, for damping
 
+    def converged(step: np.ndarray, params: np.ndarray, tolerance: float) -> np.ndarray:
+        """Which candidates are done: each by its own step where the batch can narrow, else
+        all or none (the batch's largest step decides)."""
+        if narrow is not None:
+            return _converged_rows(step, params, tolerance)
+        return np.full(step.shape[0], _converged(step, params, tolerance))
+
     def keep_moving(done: np.ndarray) -> bool:
         """Drop the candidates ``done``; False when none is left."""
         nonlocal moving, current, reach, objective
@@ -574,20 +581,13 @@ def binary_newton(
         hessian[:, np.arange(n_params), np.arange(n_params)] += mask
         hessian[:, -1, -1] += 1e-12 * (1.0 + hessian[:, -1, -1])
         step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
-        if narrow is None:
-            if _converged(step, current, tol):
-                break
-        else:
-            done = _converged_rows(step, current, tol)
-            step = step[~done]
-            if not keep_moving(done):
-                break
+        done = converged(step, current, tol)
+        step = step[~done]
+        if not keep_moving(done):
+            break
         current = _damped_binary_step(design_of, current, step, objective_of, reach, objective)
         theta[moving] = current
-        if narrow is None:
-            if _converged(step, current, np.sqrt(tol)):
-                break
-        elif not keep_moving(_converged_rows(step, current, np.sqrt(tol))):
+        if not keep_moving(converged(step, current, np.sqrt(tol))):
             break
     return theta
 
